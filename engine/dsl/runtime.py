@@ -1,0 +1,122 @@
+"""Helpers that compiled expressions call. They make every operator null-safe and total.
+
+A comparison between values that cannot be ordered (a missing field, a string against a
+number in bad data) is false rather than an exception, so one malformed event can never
+take a rule, a batch or the worker down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_NUM = (int, float)
+
+
+def lt(a: Any, b: Any) -> bool:
+    try:
+        return bool(a < b)
+    except TypeError:
+        return False
+
+
+def le(a: Any, b: Any) -> bool:
+    try:
+        return bool(a <= b)
+    except TypeError:
+        return False
+
+
+def gt(a: Any, b: Any) -> bool:
+    try:
+        return bool(a > b)
+    except TypeError:
+        return False
+
+
+def ge(a: Any, b: Any) -> bool:
+    try:
+        return bool(a >= b)
+    except TypeError:
+        return False
+
+
+def member(a: Any, b: Any) -> bool:
+    try:
+        return a in b
+    except TypeError:
+        return False
+
+
+def not_member(a: Any, b: Any) -> bool:
+    try:
+        return a not in b
+    except TypeError:
+        return False
+
+
+def get(x: Any, key: str) -> Any:
+    return x.get(key) if type(x) is dict else None
+
+
+def index(x: Any, i: Any) -> Any:
+    if type(x) is list and type(i) is int and -len(x) <= i < len(x):
+        return x[i]
+    if type(x) is dict:
+        return x.get(i)
+    return None
+
+
+def _num(a: Any, b: Any) -> bool:
+    return type(a) in _NUM and type(b) in _NUM
+
+
+def add(a: Any, b: Any) -> Any:
+    if _num(a, b):
+        return a + b
+    if type(a) is str and type(b) is str:
+        return a + b
+    return None
+
+
+def sub(a: Any, b: Any) -> Any:
+    return a - b if _num(a, b) else None
+
+
+def mul(a: Any, b: Any) -> Any:
+    # Numbers only: no string or list repetition, which could allocate without bound.
+    return a * b if _num(a, b) else None
+
+
+def div(a: Any, b: Any) -> Any:
+    return a / b if _num(a, b) and b != 0 else None
+
+
+def floordiv(a: Any, b: Any) -> Any:
+    return a // b if _num(a, b) and b != 0 else None
+
+
+def mod(a: Any, b: Any) -> Any:
+    return a % b if _num(a, b) and b != 0 else None
+
+
+def neg(a: Any) -> Any:
+    return -a if type(a) in _NUM else None
+
+
+HELPERS: dict[str, Any] = {
+    "_lt": lt,
+    "_le": le,
+    "_gt": gt,
+    "_ge": ge,
+    "_in": member,
+    "_nin": not_member,
+    "_g": get,
+    "_idx": index,
+    "_add": add,
+    "_sub": sub,
+    "_mul": mul,
+    "_div": div,
+    "_fdiv": floordiv,
+    "_mod": mod,
+    "_neg": neg,
+}

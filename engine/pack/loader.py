@@ -1,0 +1,481 @@
+"""Load a rule pack: read YAML, validate its shape, compile every expression, index it.
+
+A pack with any error is rejected whole (:class:`RulePackError`); warnings (static
+findings) are kept on the compiled pack for ``tact rules check`` to report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.dsl.compiler import CompiledExpr, compile_expr
+from engine.dsl.durations import parse_duration
+from engine.dsl.functions import _clock
+from engine.dsl.types import Scope, join
+from engine.errors import ExpressionError, RuleIssue, RulePackError, SourceLocation
+from engine.pack import schema as S
+from engine.pack.findings import static_findings
+from engine.pack.model import (
+    Cap,
+    CompiledPolicy,
+    CompiledRule,
+    CompiledUpdate,
+    ContextChange,
+    MessageDef,
+    PackSettings,
+    Param,
+    Quiet,
+    RulePack,
+    ScopeFilter,
+)
+from engine.pack.source import Path_, SourceFile, read_source
+
+_UNIQUE_SECTIONS = ("events", "attributes", "contexts", "messages", "policies")
+_SINGULAR = {"categories": "category", "messages": "message", "channels": "channel"}
+
+
+def rule_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Every *.yaml / *.yml below the given files and directories, in a stable order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml")))
+        else:
+            out.append(p)
+    return out
+
+
+def load_pack(paths: Sequence[str | Path] | str | Path) -> RulePack:
+    """Load and compile a pack from files or directories. Raises RulePackError."""
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    files = rule_files(paths)
+    if not files:
+        where = ", ".join(map(str, paths))
+        raise RulePackError([RuleIssue(f"no rule files (*.yaml) found in {where}")])
+    sources: list[SourceFile] = []
+    issues: list[RuleIssue] = []
+    for f in files:
+        src, issue = read_source(f)
+        if issue:
+            issues.append(issue)
+        elif src:
+            sources.append(src)
+    return _Builder(sources, issues).build()
+
+
+def load_pack_text(text: str, name: str = "<rules>") -> RulePack:
+    """Compile a pack from one YAML text (tests, the embedded API)."""
+    from engine.pack.source import parse_source
+
+    src, issue = parse_source(text, name)
+    return _Builder([src] if src else [], [issue] if issue else []).build()
+
+
+class _Builder:
+    def __init__(self, sources: list[SourceFile], issues: list[RuleIssue]) -> None:
+        self.sources = sources
+        self.issues = issues
+        self.files: list[tuple[SourceFile, S.RuleFile]] = []
+
+    # -- issue helpers ------------------------------------------------------------
+    def error(self, src: SourceFile, path: Path_, msg: str, rule_id: str | None = None,
+              inner: tuple[int, int] | None = None, severity: str = "error",
+              code: str = "invalid") -> None:
+        self.issues.append(
+            RuleIssue(msg, src.location(path, inner), rule_id or _owner(src.data, path),
+                      severity, code)
+        )
+
+    def expr(self, src: SourceFile, path: Path_, text: str, scope: Scope,
+             boolean: bool = False) -> CompiledExpr | None:
+        try:
+            return compile_expr(text, scope, boolean=boolean)
+        except ExpressionError as exc:
+            self.error(src, path, exc.message, inner=(exc.line, exc.column), code="expression")
+            return None
+
+    def param(self, src: SourceFile, path: Path_, value: Any, scope: Scope) -> Param | None:
+        if isinstance(value, str):
+            return self.expr(src, path, value, scope)
+        return value  # a YAML number or boolean is its own constant
+
+    def duration(self, src: SourceFile, path: Path_, value: Any) -> float | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.error(src, path, str(exc))
+            return None
+
+    # -- build --------------------------------------------------------------------
+    def build(self) -> RulePack:
+        for src in self.sources:
+            try:
+                self.files.append((src, S.RuleFile.model_validate(src.data)))
+            except ValidationError as exc:
+                for err in exc.errors(include_url=False):
+                    path = _data_path(src.data, err["loc"])
+                    if err["type"] == "extra_forbidden":
+                        path = (*path, "__key__")
+                    self.error(src, path, _pydantic_message(err, path), code="schema")
+        self._declarations()
+        if self.has_errors():
+            raise RulePackError(self.issues)
+        pack = self._compile()
+        pack.findings.extend(static_findings(pack, self._rule_locations()))
+        self.issues.extend(pack.findings)
+        if self.has_errors():
+            raise RulePackError(self.issues)
+        pack.findings = [i for i in self.issues if i.severity != "error"]
+        return pack
+
+    def has_errors(self) -> bool:
+        return any(i.severity == "error" for i in self.issues)
+
+    def _rule_locations(self) -> dict[str, SourceLocation]:
+        out: dict[str, SourceLocation] = {}
+        for src, f in self.files:
+            for i, r in enumerate(f.rules):
+                out[r.id] = src.location(("rules", i, "id"))
+        return out
+
+    def _declarations(self) -> None:
+        """Merge sections across files, rejecting duplicates with both places named."""
+        self.decl: dict[str, dict[str, tuple[SourceFile, Any]]] = {s: {} for s in _UNIQUE_SECTIONS}
+        self.settings: PackSettings = PackSettings()
+        self.name = "rules"
+        seen_rules: dict[str, SourceLocation] = {}
+        seen_settings: SourceLocation | None = None
+        for src, f in self.files:
+            for section in _UNIQUE_SECTIONS:
+                for key, value in getattr(f, section).items():
+                    prev = self.decl[section].get(key)
+                    if prev is not None:
+                        where = prev[0].location((section, key))
+                        self.error(src, (section, key, "__key__"),
+                                   f"{section[:-1]} '{key}' is defined twice (first at {where})")
+                    self.decl[section][key] = (src, value)
+            for i, r in enumerate(f.rules):
+                if r.id in seen_rules:
+                    self.error(src, ("rules", i, "id"),
+                               f"rule id '{r.id}' is used twice (first at {seen_rules[r.id]})")
+                seen_rules[r.id] = src.location(("rules", i, "id"))
+            if f.pack:
+                self.name = f.pack
+            if f.settings is not None:
+                if seen_settings is not None:
+                    self.error(src, ("settings",), f"settings given twice (first at {seen_settings})")
+                seen_settings = src.location(("settings",))
+                self._settings(src, f.settings)
+
+    def _settings(self, src: SourceFile, s: S.Settings) -> None:
+        d = self.duration(src, ("settings", "dedupe_window"), s.dedupe_window)
+        h = self.duration(src, ("settings", "history_retention"), s.history_retention)
+        self.settings = PackSettings(
+            timezone_attribute=s.timezone_attribute,
+            dedupe_window=d if d is not None else self.settings.dedupe_window,
+            max_per_event_per_channel=s.max_per_event_per_channel,
+            history_retention=h if h is not None else self.settings.history_retention,
+        )
+
+    def _scope(self, triggers: Iterable[str] | None, **names: frozenset[str]) -> Scope:
+        events: dict[str, dict[str, str] | None] = {
+            k: (None if v.data is None else dict(v.data)) for k, (_, v) in self.decl["events"].items()
+        }
+        data: dict[str, str] | None
+        if triggers is None or not events:
+            data = None
+        else:
+            schemas = [events.get(t, None) for t in triggers]
+            if any(s is None for s in schemas):
+                data = None
+            else:
+                fields = [s for s in schemas if s is not None]
+                data = dict(fields[0]) if fields else {}
+                for other in fields[1:]:
+                    data = {k: join(t, other[k]) for k, t in data.items() if k in other}
+        attrs = {k: v for k, (_, v) in self.decl["attributes"].items()}
+        attrs.setdefault(self.settings.timezone_attribute, "str")
+        return Scope(
+            event_data=data,
+            attributes=attrs,
+            counters=self.counters,
+            windows=frozenset(self.windows),
+            timestamps=self.timestamps,
+            contexts=frozenset(self.decl["contexts"]),
+            channels=self.channels,
+            **names,
+        )
+
+    def _compile(self) -> RulePack:
+        declared_channels = {c for _, f in self.files for c in f.channels}
+        self.channels = frozenset(declared_channels) or frozenset(
+            c for _, (_, m) in self.decl["messages"].items() for c in m.channels
+        )
+        self.categories = frozenset(c for _, f in self.files for c in f.categories)
+        self.counters, self.windows, self.timestamps = self._state_names()
+        updates = self._updates()
+        starts, ends, ttls = self._contexts()
+        messages = self._messages()
+        policies = self._policies()
+        caps, quiet = self._caps_and_quiet()
+        rules = self._rules(messages)
+        by_trigger: dict[str, list[CompiledRule]] = {}
+        cancels: dict[str, set[str]] = {}
+        for r in rules:
+            for t in r.triggers:
+                by_trigger.setdefault(t, []).append(r)
+            for u in r.unless:
+                cancels.setdefault(u, set()).add(r.id)
+        for lst in by_trigger.values():
+            lst.sort(key=lambda r: (-r.priority, r.order))
+        events = {k: (None if v.data is None else dict(v.data))
+                  for k, (_, v) in self.decl["events"].items()}
+        return RulePack(
+            name=self.name,
+            version=self._version(),
+            settings=self.settings,
+            files=tuple(s.path for s in self.sources),
+            event_types=events,
+            attributes={k: v for k, (_, v) in self.decl["attributes"].items()},
+            channels=self.channels,
+            categories=self.categories,
+            messages=messages,
+            contexts=ttls,
+            windows=self.windows,
+            counters=self.counters,
+            timestamps=self.timestamps,
+            rules=rules,
+            by_trigger=by_trigger,
+            cancels={k: frozenset(v) for k, v in cancels.items()},
+            updates=updates,
+            context_ends=ends,
+            context_starts=starts,
+            policies=policies,
+            caps=caps,
+            quiet_hours=quiet,
+        )
+
+    def _version(self) -> str:
+        h = hashlib.sha256()
+        for src in sorted(self.sources, key=lambda s: Path(s.path).name):
+            h.update(Path(src.path).name.encode() + b"\0" + src.text.encode() + b"\0")
+        return h.hexdigest()[:12]
+
+    def _state_names(self) -> tuple[frozenset[str], dict[str, float], frozenset[str]]:
+        counters: set[str] = set()
+        windows: dict[str, float] = {}
+        stamps: set[str] = set()
+        for src, f in self.files:
+            for i, u in enumerate(f.updates):
+                counters.update(u.increment, u.reset)
+                stamps.update(u.timestamp)
+                for name, w in u.count_in_window.items():
+                    secs = self.duration(src, ("updates", i, "count_in_window", name), w)
+                    if secs is not None:
+                        windows[name] = max(windows.get(name, 0.0), secs)
+        return frozenset(counters), windows, frozenset(stamps)
+
+    def _updates(self) -> dict[str, list[CompiledUpdate]]:
+        out: dict[str, list[CompiledUpdate]] = {}
+        attrs = self.decl["attributes"]
+        for src, f in self.files:
+            for i, u in enumerate(f.updates):
+                base: Path_ = ("updates", i)
+                triggers = _as_tuple(u.on)
+                scope = self._scope(triggers)
+                cond = self.expr(src, (*base, "when"), u.when, scope, True) if u.when else None
+                sets: dict[str, Param] = {}
+                for k, v in u.set.items():
+                    if k not in attrs:
+                        self.error(src, (*base, "set", k, "__key__"),
+                                   f"unknown attribute '{k}' (declare it under attributes:)")
+                    p = self.param(src, (*base, "set", k), v, scope)
+                    if p is not None:
+                        sets[k] = p
+                incs = {k: p for k, v in u.increment.items()
+                        if (p := self.param(src, (*base, "increment", k), v, scope)) is not None}
+                merge_a = (self.expr(src, (*base, "merge_attributes"), u.merge_attributes, scope)
+                           if u.merge_attributes else None)
+                merge_c = (self.expr(src, (*base, "merge_consent"), u.merge_consent, scope)
+                           if u.merge_consent else None)
+                cu = CompiledUpdate(triggers, cond, sets, incs, tuple(u.reset),
+                                    {k: self.windows[k] for k in u.count_in_window
+                                     if k in self.windows},
+                                    tuple(u.timestamp), merge_a, merge_c)
+                for t in triggers:
+                    out.setdefault(t, []).append(cu)
+        return out
+
+    def _contexts(self) -> tuple[dict[str, list[ContextChange]], dict[str, list[ContextChange]],
+                                 dict[str, float | None]]:
+        starts: dict[str, list[ContextChange]] = {}
+        ends: dict[str, list[ContextChange]] = {}
+        ttls: dict[str, float | None] = {}
+        for name, (src, c) in self.decl["contexts"].items():
+            base: Path_ = ("contexts", name)
+            ttl = self.duration(src, (*base, "ttl"), c.ttl)
+            ttls[name] = ttl
+            for kind, triggers, target in (("start", c.start, starts), ("end", c.end, ends)):
+                for j, trig in enumerate(triggers):
+                    on = _as_tuple(trig if isinstance(trig, str) else trig.on)
+                    cond = None
+                    if isinstance(trig, S.Trigger) and trig.when:
+                        cond = self.expr(src, (*base, kind, j, "when"), trig.when,
+                                         self._scope(on), True)
+                    for t in on:
+                        target.setdefault(t, []).append(ContextChange(name, cond, ttl))
+        return starts, ends, ttls
+
+    def _messages(self) -> dict[str, MessageDef]:
+        out: dict[str, MessageDef] = {}
+        for mid, (src, m) in self.decl["messages"].items():
+            if self.categories and m.category not in self.categories:
+                self.error(src, ("messages", mid, "category"),
+                           f"unknown category '{m.category}' (declare it under categories:)")
+            for j, ch in enumerate(m.channels):
+                if ch not in self.channels:
+                    self.error(src, ("messages", mid, "channels", j), f"unknown channel '{ch}'")
+            cooldown = self.duration(src, ("messages", mid, "cooldown"), m.cooldown)
+            out[mid] = MessageDef(mid, m.category, tuple(m.channels), m.template or mid, cooldown,
+                                  src.location(("messages", mid, "__key__")))
+        return out
+
+    def _filter(self, src: SourceFile, path: Path_, s: S.Scope) -> ScopeFilter:
+        for field, known in (("categories", self.categories), ("messages", self.decl["messages"]),
+                             ("channels", self.channels)):
+            for j, v in enumerate(getattr(s, field)):
+                if known and v not in known:
+                    self.error(src, (*path, field, j), f"unknown {_SINGULAR[field]} '{v}'")
+        return ScopeFilter(frozenset(s.categories), frozenset(s.messages), frozenset(s.channels))
+
+    def _policies(self) -> list[CompiledPolicy]:
+        out = []
+        for pid, (src, p) in self.decl["policies"].items():
+            cond = self.expr(src, ("policies", pid, "when"), p.when, self._scope(None), True)
+            flt = self._filter(src, ("policies", pid, "suppress"), p.suppress)
+            if cond is not None:
+                out.append(CompiledPolicy(pid, cond, flt))
+        return out
+
+    def _caps_and_quiet(self) -> tuple[list[Cap], list[Quiet]]:
+        caps: list[Cap] = []
+        quiet: list[Quiet] = []
+        for src, f in self.files:
+            for i, c in enumerate(f.frequency_caps):
+                w = self.duration(src, ("frequency_caps", i, "window"), c.window)
+                flt = self._filter(src, ("frequency_caps", i), c)
+                if w is not None:
+                    caps.append(Cap(c.id, flt, c.max, w))
+            for i, q in enumerate(f.quiet_hours):
+                flt = self._filter(src, ("quiet_hours", i), q)
+                quiet.append(Quiet(q.id, flt, _clock(q.start), _clock(q.end)))
+        return caps, quiet
+
+    def _rules(self, messages: dict[str, MessageDef]) -> list[CompiledRule]:
+        out: list[CompiledRule] = []
+        order = 0
+        for src, f in self.files:
+            for i, r in enumerate(f.rules):
+                built = self._rule(src, ("rules", i), r, messages, order)
+                order += 1
+                if built is not None and r.enabled:
+                    out.append(built)
+        return out
+
+    def _rule(self, src: SourceFile, base: Path_, r: S.Rule, messages: dict[str, MessageDef],
+              order: int) -> CompiledRule | None:
+        triggers = _as_tuple(r.on)
+        scope = self._scope(triggers)
+        whens = [] if r.when is None else ([r.when] if isinstance(r.when, str) else r.when)
+        conds = []
+        for j, w in enumerate(whens):
+            path = (*base, "when") if isinstance(r.when, str) else (*base, "when", j)
+            c = self.expr(src, path, w, scope, True)
+            if c is not None:
+                conds.append(c)
+        send = S.Send(message=r.send) if isinstance(r.send, str) else r.send
+        send_path: Path_ = (*base, "send") if isinstance(r.send, str) else (*base, "send", "message")
+        msg = messages.get(send.message)
+        if msg is None:
+            self.error(src, send_path, f"unknown message '{send.message}' (define it under messages:)",
+                       r.id)
+            return None
+        channels = tuple(send.channels) if send.channels else msg.channels
+        for j, ch in enumerate(channels):
+            if ch not in msg.channels:
+                self.error(src, (*base, "send", "channels", j),
+                           f"message '{msg.id}' is not available on channel '{ch}'", r.id)
+        params: dict[str, Param] = {}
+        msrc, mdecl = self.decl["messages"][msg.id]
+        for k, v in mdecl.params.items():
+            p = self.param(msrc, ("messages", msg.id, "params", k), v, scope)
+            if p is not None:
+                params[k] = p
+        for k, v in send.params.items():
+            p = self.param(src, (*base, "send", "params", k), v, scope)
+            if p is not None:
+                params[k] = p
+        if r.unless and r.after is None:
+            self.error(src, (*base, "unless"), "'unless' only applies to follow-ups: set 'after'",
+                       r.id)
+        return CompiledRule(
+            id=r.id, triggers=triggers, conditions=tuple(conds), message=msg, channels=channels,
+            params=params, priority=r.priority, order=order,
+            relevance=self.duration(src, (*base, "relevance"), r.relevance),
+            holdout=(r.holdout.percent, r.holdout.salt) if r.holdout else None,
+            delay=self.duration(src, (*base, "after"), r.after),
+            unless=frozenset(r.unless), location=src.location((*base, "id")),
+            description=r.description,
+        )
+
+
+def _as_tuple(v: str | list[str]) -> tuple[str, ...]:
+    return (v,) if isinstance(v, str) else tuple(v)
+
+
+def _data_path(data: Any, loc: Sequence[int | str]) -> Path_:
+    """Keep the parts of a pydantic error location that exist in the data."""
+    path: list[str | int] = []
+    cur = data
+    for part in loc:
+        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
+            cur = cur[part]
+            path.append(part)
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+            path.append(part)
+    return tuple(path)
+
+
+def _pydantic_message(err: Any, path: Path_) -> str:
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(str(p) for p in path) or "<file>"
+    if err["type"] == "extra_forbidden":
+        where = ".".join(str(p) for p in path[:-2]) or "the file"
+        return f"unknown key '{loc[-1]}' in {where}"
+    if err["type"] == "missing":
+        return f"missing required key '{loc[-1]}' in {field}"
+    return f"{field}: {err['msg']}"
+
+
+def _owner(data: Any, path: Path_) -> str | None:
+    """The id of the rule (or the name of the item) a path belongs to."""
+    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
+        try:
+            rid = data["rules"][path[1]].get("id")
+            return str(rid) if rid else f"rules[{path[1]}]"
+        except (KeyError, IndexError, AttributeError, TypeError):
+            return None
+    if len(path) >= 2 and isinstance(path[0], str) and isinstance(path[1], str):
+        return f"{path[0]}.{path[1]}"
+    if len(path) >= 2 and isinstance(path[1], int):
+        return f"{path[0]}[{path[1]}]"
+    return None

@@ -1,0 +1,146 @@
+"""A compiled rule pack: everything indexed for the hot path, nothing parsed at run time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.dsl.compiler import CompiledExpr
+from engine.errors import RuleIssue, SourceLocation
+
+Param = CompiledExpr | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDef:
+    id: str
+    category: str
+    channels: tuple[str, ...]
+    template: str
+    cooldown: float | None
+    location: SourceLocation | None = None
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    id: str
+    triggers: tuple[str, ...]
+    conditions: tuple[CompiledExpr, ...]
+    message: MessageDef
+    channels: tuple[str, ...]
+    params: dict[str, Param]
+    priority: int
+    order: int  # position in the pack: the deterministic tie-break
+    relevance: float | None = None
+    holdout: tuple[float, str] | None = None
+    delay: float | None = None  # a follow-up when set
+    unless: frozenset[str] = frozenset()
+    location: SourceLocation | None = None
+    description: str = ""
+
+
+@dataclass(slots=True)
+class CompiledUpdate:
+    triggers: tuple[str, ...]
+    condition: CompiledExpr | None
+    set: dict[str, Param]
+    increment: dict[str, Param]
+    reset: tuple[str, ...]
+    windows: dict[str, float]
+    timestamps: tuple[str, ...]
+    merge_attributes: CompiledExpr | None
+    merge_consent: CompiledExpr | None
+
+
+@dataclass(slots=True)
+class ContextChange:
+    context: str
+    condition: CompiledExpr | None
+    ttl: float | None  # for starts
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeFilter:
+    categories: frozenset[str]
+    messages: frozenset[str]
+    channels: frozenset[str]
+
+    def matches(self, message: MessageDef, channel: str) -> bool:
+        return self.matches_record(message.category, message.id, channel)
+
+    def matches_record(self, category: str, message: str, channel: str) -> bool:
+        return (
+            (not self.categories or category in self.categories)
+            and (not self.messages or message in self.messages)
+            and (not self.channels or channel in self.channels)
+        )
+
+
+@dataclass(slots=True)
+class CompiledPolicy:
+    id: str
+    condition: CompiledExpr
+    scope: ScopeFilter
+
+
+@dataclass(slots=True)
+class Cap:
+    id: str
+    scope: ScopeFilter
+    max: int
+    window: float
+
+
+@dataclass(slots=True)
+class Quiet:
+    id: str
+    scope: ScopeFilter
+    start: int  # minutes after local midnight
+    end: int
+
+
+@dataclass(slots=True)
+class PackSettings:
+    timezone_attribute: str = "tz"
+    dedupe_window: float = 7 * 86400.0
+    max_per_event_per_channel: int = 1
+    history_retention: float = 35 * 86400.0
+
+
+@dataclass(slots=True)
+class RulePack:
+    name: str
+    version: str
+    settings: PackSettings
+    files: tuple[str, ...]
+    event_types: dict[str, dict[str, str] | None]
+    attributes: dict[str, str]
+    channels: frozenset[str]
+    categories: frozenset[str]
+    messages: dict[str, MessageDef]
+    contexts: dict[str, float | None]  # name -> ttl
+    windows: dict[str, float]
+    counters: frozenset[str]
+    timestamps: frozenset[str]
+    rules: list[CompiledRule]
+    by_trigger: dict[str, list[CompiledRule]]  # sorted by priority, highest first
+    cancels: dict[str, frozenset[str]]  # event type -> follow-up rule ids it cancels
+    updates: dict[str, list[CompiledUpdate]]
+    context_ends: dict[str, list[ContextChange]]
+    context_starts: dict[str, list[ContextChange]]
+    policies: list[CompiledPolicy]
+    caps: list[Cap]
+    quiet_hours: list[Quiet]
+    findings: list[RuleIssue] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def rules_by_id(self) -> dict[str, CompiledRule]:
+        return {r.id: r for r in self.rules}
+
+    def summary(self) -> str:
+        return (
+            f"pack {self.name}@{self.version}: {len(self.rules)} rules, "
+            f"{len(self.messages)} messages, {len(self.contexts)} contexts, "
+            f"{len(self.policies)} policies, {len(self.event_types)} event types"
+        )

@@ -1,0 +1,148 @@
+"""Read YAML rule files with ruamel.yaml, keeping where every key and value stands.
+
+Positions let every error point at file:line:column, including inside an expression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
+
+from engine.errors import RuleIssue, SourceLocation
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    line: int  # 0-based, as ruamel gives them
+    col: int
+    style: str  # "plain", "quoted", "block", "key"
+
+
+@dataclass
+class SourceFile:
+    path: str
+    text: str
+    data: Any
+    marks: dict[Path_, Mark] = field(default_factory=dict)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def line_text(self, line: int) -> str:
+        lines = self.lines
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+    def location(self, path: Path_, inner: tuple[int, int] | None = None) -> SourceLocation:
+        """Where ``path`` is; ``inner`` is (1-based line, 0-based col) inside an expression."""
+        cur = path
+        while cur and cur not in self.marks:
+            cur = cur[:-1]
+        mark = self.marks.get(cur)
+        if mark is None:
+            return SourceLocation(self.path, 1, 1, self.line_text(1))
+        line, col = mark.line + 1, mark.col + 1
+        if inner is not None and cur == path:
+            eline, ecol = inner
+            if mark.style == "block":
+                line = mark.line + 1 + eline
+                text = self.line_text(line)
+                col = len(text) - len(text.lstrip(" ")) + ecol + 1
+            elif mark.style == "quoted":
+                line, col = line + eline - 1, (col + 1 + ecol if eline == 1 else ecol + 1)
+            else:
+                line, col = line + eline - 1, (col + ecol if eline == 1 else ecol + 1)
+        return SourceLocation(self.path, line, col, self.line_text(line))
+
+
+def _style(value: Any) -> str:
+    if isinstance(value, LiteralScalarString | FoldedScalarString):
+        return "block"
+    if isinstance(value, DoubleQuotedScalarString | SingleQuotedScalarString):
+        return "quoted"
+    return "plain"
+
+
+def _plain(node: Any, path: Path_, marks: dict[Path_, Mark]) -> Any:
+    """Turn ruamel's round-trip nodes into plain Python, recording positions on the way."""
+    if isinstance(node, CommentedMap):
+        out: dict[Any, Any] = {}
+        for key, value in node.items():
+            sub = (*path, str(key))
+            try:
+                vline, vcol = node.lc.value(key)
+                kline, kcol = node.lc.key(key)
+            except (KeyError, TypeError, AttributeError):
+                vline = vcol = kline = kcol = -1
+            if vline >= 0:
+                marks[sub] = Mark(vline, vcol, _style(value))
+                marks[(*sub, "__key__")] = Mark(kline, kcol, "key")
+            out[str(key)] = _plain(value, sub, marks)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, value in enumerate(node):
+            sub = (*path, i)
+            try:
+                line, col = node.lc.item(i)
+                marks[sub] = Mark(line, col, _style(value))
+            except (KeyError, TypeError, AttributeError, IndexError):
+                pass
+            items.append(_plain(value, sub, marks))
+        return items
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def read_source(path: Path, display: str | None = None) -> tuple[SourceFile | None, RuleIssue | None]:
+    """Load one YAML file. On a YAML error, return the issue with its position."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, RuleIssue(f"cannot read file: {exc}", SourceLocation(name, 1, 1))
+    return parse_source(text, name)
+
+
+def parse_source(text: str, name: str) -> tuple[SourceFile | None, RuleIssue | None]:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    try:
+        raw = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line + 1) if mark else 1
+        col = (mark.column + 1) if mark else 1
+        lines = text.splitlines()
+        src = lines[line - 1] if 0 < line <= len(lines) else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, RuleIssue(
+            f"YAML syntax error: {problem}", SourceLocation(name, line, col, src), code="yaml"
+        )
+    except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad tags)
+        return None, RuleIssue(f"YAML error: {exc}", SourceLocation(name, 1, 1), code="yaml")
+    marks: dict[Path_, Mark] = {}
+    data = _plain(raw, (), marks)
+    if data is None:
+        data = {}
+    src = SourceFile(name, text, data, marks)
+    if not isinstance(data, dict):
+        return None, RuleIssue(
+            "a rule file must be a mapping of sections (rules:, messages:, ...)",
+            SourceLocation(name, 1, 1, src.line_text(1)),
+        )
+    return src, None

@@ -1,0 +1,214 @@
+"""The decision pipeline: (rule pack, customer states, batch of events, clock) -> decisions.
+
+No I/O and no wall clock: the same inputs give the same decisions, which is what makes
+replays, backtests and scenario tests trustworthy. Customer states are updated in place
+and reported in ``BatchResult.changed`` so a store writes only what moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engine.dsl.functions import EvalContext
+from engine.models.decision import Decision
+from engine.models.event import Envelope
+from engine.models.state import CustomerState, PendingFollowup
+from engine.pack.model import CompiledRule, RulePack
+from engine.pipeline.policies import Arbiter
+from engine.pipeline.state_ops import (
+    Env,
+    apply_contexts,
+    apply_update,
+    cancel,
+    prune,
+    schedule,
+    take_due,
+)
+from engine.pipeline.views import active_contexts, customer_view, event_view
+
+
+@dataclass(slots=True)
+class EventOutcome:
+    event_id: str
+    customer: str
+    status: Literal["processed", "duplicate"]
+    decisions: list[Decision] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RuleFault:
+    """A rule whose expression raised at run time: counted, and the rule did not fire."""
+
+    rule: str
+    event_id: str
+    error: str
+
+
+@dataclass(slots=True)
+class BatchResult:
+    decisions: list[Decision] = field(default_factory=list)
+    outcomes: list[EventOutcome] = field(default_factory=list)
+    fired: list[Decision] = field(default_factory=list)  # from follow-ups reached by the clock
+    changed: set[str] = field(default_factory=set)
+    faults: list[RuleFault] = field(default_factory=list)
+    explain: dict[str, list[str]] = field(default_factory=dict)  # event id -> trace lines
+
+
+def decide(
+    pack: RulePack,
+    states: dict[str, CustomerState],
+    batch: Sequence[Envelope],
+    *,
+    now: float | None = None,
+    trace: bool = False,
+) -> BatchResult:
+    """Decide for a batch. ``states`` must hold (or will get) every customer in the batch.
+
+    Events are taken in order (Kafka keeps each customer's order). Before an event, the
+    customer's follow-ups due by its time fire; with ``now``, every follow-up due by then
+    fires for all customers in ``states`` after the batch.
+    """
+    d = _Decider(pack, trace)
+    for env in batch:
+        cust = env.event.customer
+        st = states.get(cust)
+        if st is None:
+            st = states[cust] = CustomerState(cust)
+        d.event(st, env)
+    if now is not None:
+        d.tick(states.values(), now)
+    return d.result
+
+
+def tick(pack: RulePack, states: dict[str, CustomerState], now: float,
+         trace: bool = False) -> BatchResult:
+    """Fire every follow-up due by ``now`` for these customers."""
+    d = _Decider(pack, trace)
+    d.tick(states.values(), now)
+    return d.result
+
+
+class _Decider:
+    def __init__(self, pack: RulePack, trace: bool) -> None:
+        self.pack = pack
+        self.trace = trace
+        self.result = BatchResult()
+        self.rules = pack.rules_by_id
+
+    def _note(self, key: str, line: str) -> None:
+        if self.trace:
+            self.result.explain.setdefault(key, []).append(line)
+
+    def _env(self, st: CustomerState, ev: dict[str, object], now: float) -> Env:
+        ctx = EvalContext(st, self.pack.settings.timezone_attribute)
+        cu = customer_view(st, now, self.pack.windows)
+        return Env(ev, cu, active_contexts(st, now), now, ctx)  # type: ignore[arg-type]
+
+    def tick(self, states: Iterable[CustomerState], now: float) -> None:
+        for st in states:
+            if st.followups and min(f.due for f in st.followups) <= now:
+                self.result.fired.extend(self._fire_due(st, now))
+
+    def _fire_due(self, st: CustomerState, upto: float) -> list[Decision]:
+        out: list[Decision] = []
+        for f in take_due(st, upto):
+            self.result.changed.add(st.customer)
+            rule = self.rules.get(f.rule)
+            if rule is None:  # the rule left the pack since it was scheduled
+                continue
+            out.extend(self._fire(st, f, rule))
+        return out
+
+    def _fire(self, st: CustomerState, f: PendingFollowup, rule: CompiledRule) -> list[Decision]:
+        env = self._env(st, f.event, f.due)
+        key = str(f.event.get("id"))
+        self._note(key, f"follow-up {rule.id} due: firing")
+        age = float(f.event.get("received", f.due)) - float(f.event.get("at", f.due))  # type: ignore[arg-type]
+        arb = Arbiter(self.pack, st, env, key, age, self.trace)
+        made = arb.consider(rule)
+        for dec in made:
+            self._note(key, f"  {dec.message} via {dec.channel}: {dec.outcome}"
+                            + (f" ({', '.join(dec.reasons)})" if dec.reasons else ""))
+        return made
+
+    def event(self, st: CustomerState, env: Envelope) -> None:
+        e = env.event
+        res = self.result
+        if e.id in st.seen:
+            res.outcomes.append(EventOutcome(e.id, e.customer, "duplicate"))
+            self._note(e.id, "duplicate event id: already processed, nothing decided")
+            return
+        at = e.at.timestamp()
+        fired = self._fire_due(st, at)
+        res.fired.extend(fired)
+        ev = event_view(env)
+        res.changed.add(st.customer)
+        for rid in cancel(self.pack, e.type, st):
+            self._note(e.id, f"follow-up {rid} cancelled by {e.type}")
+        pack = self.pack
+        updates = pack.updates.get(e.type)
+        if updates or e.type in pack.context_starts or e.type in pack.context_ends:
+            pre = self._env(st, ev, at)
+            for u in updates or ():
+                self._guard(lambda u=u: apply_update(u, st, pre), "update", e.id)  # type: ignore[misc]
+            changes: list[str] = []
+            self._guard(lambda: changes.extend(apply_contexts(pack, e.type, st, pre)),
+                        "context", e.id)
+            if changes:
+                self._note(e.id, "contexts: " + " ".join(changes))
+        st.seen[e.id] = at
+        if at > st.last_event:
+            st.last_event = at
+        prune(pack, st, at)
+        rules = pack.by_trigger.get(e.type)
+        decisions: list[Decision] = []
+        if rules:
+            envx = self._env(st, ev, at)
+            arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace)
+            for rule in rules:
+                if not self._qualifies(rule, envx, e.id):
+                    continue
+                if rule.delay is not None:
+                    due = schedule(rule, st, ev, at)
+                    self._note(e.id, f"rule {rule.id}: follow-up scheduled for +{due - at:g}s")
+                    continue
+                for dec in arb.consider(rule):
+                    self._note(e.id, f"  {dec.message} via {dec.channel}: {dec.outcome}"
+                                     + (f" ({', '.join(dec.reasons)})" if dec.reasons else "")
+                                     + (" deliver after " + dec.deliver_after.isoformat()
+                                        if dec.deliver_after else ""))
+            decisions = arb.decisions
+        elif self.trace:
+            self._note(e.id, f"no rule listens to {e.type}")
+        res.outcomes.append(EventOutcome(e.id, e.customer, "processed", fired + decisions))
+        res.decisions.extend(fired)
+        res.decisions.extend(decisions)
+
+    def _qualifies(self, rule: CompiledRule, env: Env, event_id: str) -> bool:
+        try:
+            if not self.trace:
+                for c in rule.conditions:
+                    if not env.eval(c):
+                        return False
+                return True
+            ok = True
+            for c in rule.conditions:
+                for part in c.parts():
+                    value = env.eval(part)
+                    self._note(event_id, f"rule {rule.id}: {part.source} -> {value!r}")
+                    ok = ok and bool(value)
+            if not rule.conditions:
+                self._note(event_id, f"rule {rule.id}: no conditions -> True")
+            return ok
+        except Exception as exc:  # bad data must not stop the batch; it is reported
+            self.result.faults.append(RuleFault(rule.id, event_id, f"{type(exc).__name__}: {exc}"))
+            self._note(event_id, f"rule {rule.id}: error {type(exc).__name__}: {exc}")
+            return False
+
+    def _guard(self, fn: object, what: str, event_id: str) -> None:
+        try:
+            fn()  # type: ignore[operator]
+        except Exception as exc:
+            self.result.faults.append(RuleFault(what, event_id, f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,127 @@
+"""How an event changes a customer's state: updates, contexts, follow-ups, retention."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from engine.dsl.compiler import CompiledExpr
+from engine.dsl.functions import EvalContext
+from engine.models.state import CustomerState, PendingFollowup
+from engine.pack.model import CompiledRule, CompiledUpdate, Param, RulePack
+
+_SCALAR = (str, int, float, bool, type(None))
+MAX_HISTORY = 256
+MAX_WINDOW_ENTRIES = 1024
+MAX_MERGED_KEYS = 128
+
+
+class Env:
+    """The arguments every compiled expression takes, bundled for one evaluation moment."""
+
+    __slots__ = ("ctx", "cu", "cx", "d", "ev", "now")
+
+    def __init__(self, ev: dict[str, Any], cu: dict[str, Any], cx: frozenset[str], now: float,
+                 ctx: EvalContext) -> None:
+        self.ev = ev
+        self.d = ev["data"]
+        self.cu = cu
+        self.cx = cx
+        self.now = now
+        self.ctx = ctx
+
+    def eval(self, expr: CompiledExpr) -> Any:
+        return expr.fn(self.ev, self.d, self.cu, self.cx, self.now, self.ctx)
+
+    def value(self, p: Param) -> Any:
+        return self.eval(p) if isinstance(p, CompiledExpr) else p
+
+
+def apply_update(u: CompiledUpdate, st: CustomerState, env: Env) -> None:
+    if u.condition is not None and not env.eval(u.condition):
+        return
+    now = env.now
+    for k, p in u.set.items():
+        v = env.value(p)
+        if isinstance(v, _SCALAR):
+            st.attributes[k] = v
+    for k, p in u.increment.items():
+        v = env.value(p)
+        if type(v) in (int, float) and math.isfinite(v):
+            st.counters[k] = st.counters.get(k, 0) + v
+    for k in u.reset:
+        st.counters[k] = 0
+    for k, w in u.windows.items():
+        times = [t for t in st.windows.get(k, ()) if t > now - w]
+        times.append(now)
+        st.windows[k] = times[-MAX_WINDOW_ENTRIES:]
+    for k in u.timestamps:
+        st.timestamps[k] = now
+    if u.merge_attributes is not None:
+        m = env.eval(u.merge_attributes)
+        if isinstance(m, dict):
+            for k, v in list(m.items())[:MAX_MERGED_KEYS]:
+                if isinstance(k, str) and isinstance(v, _SCALAR):
+                    st.attributes[k] = v
+    if u.merge_consent is not None:
+        m = env.eval(u.merge_consent)
+        if isinstance(m, dict):
+            for k, v in list(m.items())[:MAX_MERGED_KEYS]:
+                if isinstance(k, str) and isinstance(v, bool):
+                    st.consent[k] = v
+
+
+def apply_contexts(pack: RulePack, event_type: str, st: CustomerState, env: Env) -> list[str]:
+    """End, then start, the contexts this event touches. Returns what changed, for traces."""
+    changed: list[str] = []
+    for c in pack.context_ends.get(event_type, ()):
+        if c.context in st.contexts and (c.condition is None or env.eval(c.condition)):
+            del st.contexts[c.context]
+            changed.append(f"-{c.context}")
+    for c in pack.context_starts.get(event_type, ()):
+        if c.condition is None or env.eval(c.condition):
+            st.contexts[c.context] = env.now + c.ttl if c.ttl is not None else math.inf
+            changed.append(f"+{c.context}")
+    return changed
+
+
+def schedule(rule: CompiledRule, st: CustomerState, ev: dict[str, Any], at: float) -> float:
+    """Schedule (or re-arm) a follow-up: one pending per rule and customer."""
+    due = at + (rule.delay or 0.0)
+    st.followups = [f for f in st.followups if f.rule != rule.id]
+    st.followups.append(PendingFollowup(rule.id, due, dict(ev)))
+    return due
+
+
+def cancel(pack: RulePack, event_type: str, st: CustomerState) -> list[str]:
+    rules = pack.cancels.get(event_type)
+    if not rules or not st.followups:
+        return []
+    gone = [f.rule for f in st.followups if f.rule in rules]
+    if gone:
+        st.followups = [f for f in st.followups if f.rule not in rules]
+    return gone
+
+
+def take_due(st: CustomerState, upto: float) -> list[PendingFollowup]:
+    if not st.followups:
+        return []
+    due = [f for f in st.followups if f.due <= upto]
+    if due:
+        st.followups = [f for f in st.followups if f.due > upto]
+        due.sort(key=lambda f: (f.due, f.rule))
+    return due
+
+
+def prune(pack: RulePack, st: CustomerState, now: float) -> None:
+    """Forget what no policy can need any more, so state stays small."""
+    if st.contexts:
+        for name in [n for n, until in st.contexts.items() if until <= now]:
+            del st.contexts[name]
+    if len(st.seen) > 16:
+        horizon = now - pack.settings.dedupe_window
+        st.seen = {k: t for k, t in st.seen.items() if t >= horizon}
+    if st.history:
+        horizon = now - pack.settings.history_retention
+        if st.history[0].at < horizon or len(st.history) > MAX_HISTORY:
+            st.history = [h for h in st.history if h.at >= horizon][-MAX_HISTORY:]

@@ -1,0 +1,43 @@
+"""The read-only views expressions see: ``event``, ``customer`` and ``context``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.models.event import Envelope
+from engine.models.state import CustomerState
+
+
+def event_view(env: Envelope) -> dict[str, Any]:
+    ev = env.event
+    return {
+        "id": ev.id,
+        "customer": ev.customer,
+        "type": ev.type,
+        "at": ev.at.timestamp(),
+        "received": env.received,
+        "data": ev.data,
+    }
+
+
+def customer_view(st: CustomerState, now: float, windows: dict[str, float]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for name, times in st.windows.items():
+        w = windows.get(name)
+        if w is not None:
+            since = now - w
+            counts[name] = sum(1 for t in times if t > since)
+    return {
+        "id": st.customer,
+        "attributes": st.attributes,
+        "consent": st.consent,
+        "counters": st.counters,
+        "windows": counts,
+        "timestamps": st.timestamps,
+    }
+
+
+def active_contexts(st: CustomerState, now: float) -> frozenset[str]:
+    if not st.contexts:
+        return frozenset()
+    return frozenset(name for name, until in st.contexts.items() if until > now)

@@ -1,0 +1,428 @@
+"""Apache Kafka in KRaft mode from its own jars: resolve, configure, format, start, probe, stop.
+
+The broker jars (``org.apache.kafka:kafka_2.13``) and their runtime dependencies are copied from
+Maven Central by Maven, driven by a generated minimal ``pom.xml``, into
+``<cache>/kafka/<version>/libs``. Maven's POM does not carry a logging backend (the binary
+distribution adds one), so we add the matching slf4j binding and configure it to write the
+broker's log to a rolling file instead of stdout.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.services import ServicesError, pid_alive, port_open, running_pid, terminate
+
+__all__ = [
+    "DEFAULT_KAFKA_VERSION",
+    "HOST",
+    "PROCESS_MARKER",
+    "KafkaNode",
+    "probe",
+    "resolve_jars",
+]
+
+#: Pinned broker version; see docs/services.md for why this one.
+DEFAULT_KAFKA_VERSION = "4.1.2"
+SCALA_BINARY = "2.13"
+HOST = "127.0.0.1"
+#: Main class; also how we recognise our broker in ``/proc/<pid>/cmdline``.
+PROCESS_MARKER = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+
+# The binary distribution pairs each Kafka line with a logging backend the POM leaves out:
+# Kafka 4.x logs through log4j2 (slf4j 1.7 binding ``log4j-slf4j-impl``), 3.x through reload4j.
+_LOG4J2 = "2.25.3"
+_LOGGING_DEPS: dict[int, tuple[tuple[str, str, str], ...]] = {
+    4: (
+        ("org.apache.logging.log4j", "log4j-api", _LOG4J2),
+        ("org.apache.logging.log4j", "log4j-core", _LOG4J2),
+        ("org.apache.logging.log4j", "log4j-slf4j-impl", _LOG4J2),
+    ),
+    3: (
+        ("org.slf4j", "slf4j-reload4j", "1.7.36"),
+        ("ch.qos.reload4j", "reload4j", "1.2.25"),
+    ),
+}
+_COMPLETE_MARKER = ".complete"
+# A light JVM for a small (2-core) dev box; G1 with short pauses, as Kafka's own scripts use.
+_JVM_OPTS = (
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+    "-Djava.net.preferIPv4Stack=true",
+)
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    if not head.isdigit() or int(head) not in _LOGGING_DEPS:
+        raise ServicesError(f"unsupported Kafka version {version!r}: use 3.x or 4.x")
+    return int(head)
+
+
+def render_pom(version: str) -> str:
+    """A minimal POM whose runtime dependency closure is the broker plus a logging backend."""
+    deps = [("org.apache.kafka", f"kafka_{SCALA_BINARY}", version), *_LOGGING_DEPS[_major(version)]]
+    body = "\n".join(
+        "    <dependency><groupId>{}</groupId><artifactId>{}</artifactId>"
+        "<version>{}</version></dependency>".format(*dep)
+        for dep in deps
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+        "  <modelVersion>4.0.0</modelVersion>\n"
+        "  <groupId>dev.tact.services</groupId>\n"
+        f"  <artifactId>kafka-runtime-{version}</artifactId>\n"
+        "  <version>1</version>\n"
+        "  <packaging>pom</packaging>\n"
+        "  <dependencies>\n"
+        f"{body}\n"
+        "  </dependencies>\n"
+        "</project>\n"
+    )
+
+
+def _libs_complete(libs: Path, pom_digest: str) -> bool:
+    marker = libs / _COMPLETE_MARKER
+    try:
+        lines = marker.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+    if not lines or lines[0] != pom_digest:
+        return False
+    jars = lines[1:]
+    return bool(jars) and all((libs / jar).is_file() for jar in jars)
+
+
+def resolve_jars(cache_root: Path, version: str) -> tuple[Path, bool]:
+    """Ensure the broker's jars are in ``<cache_root>/kafka/<version>/libs``.
+
+    Returns the libs directory and whether Maven had to run (False: the cache was complete).
+    Resolution goes to a temporary directory that is renamed into place, so an interrupted or
+    concurrent run never leaves a half-filled cache that looks complete.
+    """
+    base = cache_root / "kafka" / version
+    libs = base / "libs"
+    pom = render_pom(version)
+    digest = hashlib.sha256(pom.encode()).hexdigest()
+    if _libs_complete(libs, digest):
+        return libs, False
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServicesError("Maven (`mvn`) is required to fetch the Kafka jars; install it")
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "pom.xml").write_text(pom, encoding="utf-8")
+    staging = base / f"libs.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(base / "pom.xml"),
+        f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise ServicesError(f"Maven could not resolve Kafka {version}:\n{tail}")
+    jars = sorted(p.name for p in staging.glob("*.jar"))
+    if not any(j.startswith(f"kafka_{SCALA_BINARY}-") for j in jars):
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ServicesError(f"Maven finished but no kafka_{SCALA_BINARY} jar was copied")
+    (staging / _COMPLETE_MARKER).write_text("\n".join([digest, *jars]) + "\n", encoding="utf-8")
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+    return libs, True
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (as Kafka's Uuid)."""
+    while True:
+        raw = uuid.uuid4().bytes
+        text = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
+def java_executable() -> str:
+    """``$JAVA_HOME/bin/java`` if set, else ``java`` from PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise ServicesError("Java 17+ is required to run Kafka; `java` was not found")
+    return found
+
+
+@contextmanager
+def _quiet_kafka_logs() -> Iterator[None]:
+    """Silence kafka-python's connection warnings while probing a broker that may be down."""
+    logger = logging.getLogger("kafka")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def probe(bootstrap: str, timeout: float = 5.0) -> bool:
+    """A real metadata round trip: True if a broker answers and lists at least one broker."""
+    host, _, port = bootstrap.rpartition(":")
+    if not port_open(host, int(port)):
+        return False
+    from kafka import KafkaAdminClient
+
+    with _quiet_kafka_logs():
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap,
+                client_id="tact-services-probe",
+                request_timeout_ms=int(timeout * 1000),
+            )
+        except Exception:
+            return False
+        try:
+            cluster = admin.describe_cluster()
+            return bool(cluster.get("brokers"))
+        except Exception:
+            return False
+        finally:
+            admin.close()
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaNode:
+    """One combined broker+controller node, with its files under ``home``."""
+
+    home: Path
+    libs: Path
+    version: str
+    port: int
+    controller_port: int
+    heap: str = "512m"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "kafka.pid"
+
+    @property
+    def properties_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def stdout_log(self) -> Path:
+        return self.logs_dir / "kafka.out"
+
+    @property
+    def server_log(self) -> Path:
+        return self.logs_dir / "server.log"
+
+    def pid(self) -> int | None:
+        """The broker's pid if it is running (and is ours)."""
+        return running_pid(self.pid_file, PROCESS_MARKER)
+
+    def write_config(self) -> None:
+        """(Re)write server.properties and the logging config; ports may change between runs."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{HOST}:{self.controller_port}",
+            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir),
+            "num.partitions": "1",
+            "default.replication.factor": "1",
+            "auto.create.topics.enable": "true",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "min.insync.replicas": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "num.network.threads": "2",
+            "num.io.threads": "4",
+            "num.recovery.threads.per.data.dir": "1",
+            "background.threads": "4",
+            "log.retention.hours": "24",
+            "log.segment.bytes": str(64 * 1024 * 1024),
+            "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
+            "delete.topic.enable": "true",
+        }
+        text = "".join(f"{k}={v}\n" for k, v in props.items())
+        self.properties_file.write_text("# Generated by `tact services`.\n" + text, "utf-8")
+        self._logging_file().write_text(self._logging_config(), encoding="utf-8")
+
+    def _logging_file(self) -> Path:
+        name = "log4j2.properties" if _major(self.version) >= 4 else "log4j.properties"
+        return self.home / name
+
+    def _logging_config(self) -> str:
+        log = self.server_log
+        if _major(self.version) >= 4:
+            return (
+                "status = warn\n"
+                "name = tact-kafka\n"
+                "appender.file.type = RollingFile\n"
+                "appender.file.name = FILE\n"
+                f"appender.file.fileName = {log}\n"
+                f"appender.file.filePattern = {log}.%i\n"
+                "appender.file.layout.type = PatternLayout\n"
+                "appender.file.layout.pattern = [%d] %p %m (%c)%n\n"
+                "appender.file.policies.type = Policies\n"
+                "appender.file.policies.size.type = SizeBasedTriggeringPolicy\n"
+                "appender.file.policies.size.size = 20MB\n"
+                "appender.file.strategy.type = DefaultRolloverStrategy\n"
+                "appender.file.strategy.max = 3\n"
+                "rootLogger.level = INFO\n"
+                "rootLogger.appenderRef.file.ref = FILE\n"
+                "logger.kafka.name = org.apache.kafka\n"
+                "logger.kafka.level = INFO\n"
+            )
+        return (
+            "log4j.rootLogger=INFO, file\n"
+            "log4j.appender.file=org.apache.log4j.RollingFileAppender\n"
+            f"log4j.appender.file.File={log}\n"
+            "log4j.appender.file.MaxFileSize=20MB\n"
+            "log4j.appender.file.MaxBackupIndex=3\n"
+            "log4j.appender.file.layout=org.apache.log4j.PatternLayout\n"
+            "log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+        )
+
+    def _java_cmd(self, main: str, *args: str, heap: str) -> list[str]:
+        logging_file = self._logging_file()
+        if _major(self.version) >= 4:
+            log_opt = f"-Dlog4j2.configurationFile={logging_file}"
+        else:
+            log_opt = f"-Dlog4j.configuration=file:{logging_file}"
+        return [
+            java_executable(),
+            f"-Xmx{heap}",
+            "-Xms128m",
+            *_JVM_OPTS,
+            log_opt,
+            f"-Dkafka.logs.dir={self.logs_dir}",
+            "-cp",
+            f"{self.libs}/*",
+            main,
+            *args,
+        ]
+
+    def is_formatted(self) -> bool:
+        return (self.data_dir / "meta.properties").is_file()
+
+    def format_storage(self) -> None:
+        """Format the KRaft log dir once (a new cluster id); a no-op if already formatted."""
+        if self.is_formatted():
+            return
+        cmd = self._java_cmd(
+            STORAGE_TOOL,
+            "format",
+            "--cluster-id",
+            new_cluster_id(),
+            "--config",
+            str(self.properties_file),
+            "--ignore-formatted",
+            heap="256m",
+        )
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise ServicesError(f"formatting Kafka storage failed:\n{tail}")
+
+    def start(self) -> int:
+        """Start the broker detached (own session, output to a log file); returns its pid."""
+        for port in (self.port, self.controller_port):
+            if port_open(HOST, port):
+                raise ServicesError(
+                    f"port {HOST}:{port} is already in use by another process; "
+                    "stop it or choose other ports (--kafka-port / --kafka-controller-port)"
+                )
+        cmd = self._java_cmd(PROCESS_MARKER, str(self.properties_file), heap=self.heap)
+        with self.stdout_log.open("ab") as out:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.home,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self.pid_file.write_text(f"{proc.pid}\n", encoding="ascii")
+        return proc.pid
+
+    def wait_ready(self, pid: int, timeout: float) -> None:
+        """Block until the broker answers a metadata request, or raise (with the log's tail)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not pid_alive(pid, PROCESS_MARKER):
+                raise ServicesError(f"Kafka exited during startup.\n{self.log_tail()}")
+            if probe(self.bootstrap, timeout=3.0):
+                return
+            time.sleep(0.25)
+        raise ServicesError(f"Kafka did not answer within {timeout:.0f}s.\n{self.log_tail()}")
+
+    def stop(self, timeout: float) -> bool:
+        """Stop the broker if running (SIGTERM, then SIGKILL); True if it was running."""
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, PROCESS_MARKER, timeout)
+        self.pid_file.unlink(missing_ok=True)
+        return pid is not None
+
+    def wipe(self) -> None:
+        """Delete the broker's data (topics, offsets, cluster id). Only while it is stopped."""
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the broker's logs, for error messages."""
+        parts: list[str] = []
+        for path in (self.stdout_log, self.server_log):
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            if text:
+                parts.append(f"--- {path} ---\n" + "\n".join(text[-lines:]))
+        return "\n".join(parts) or "(no Kafka log output)"
