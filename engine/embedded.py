@@ -16,10 +16,11 @@ from engine.state.memory import MemoryStateStore
 
 
 class Engine:
-    def __init__(self, pack: RulePack, store: StateStore | None = None, *,
-                 trace: bool = False) -> None:
+    def __init__(
+        self, pack: RulePack, store: StateStore | None = None, *, trace: bool = False
+    ) -> None:
         self.pack = pack
-        self.store: StateStore = store or MemoryStateStore()
+        self.store: StateStore = store if store is not None else MemoryStateStore()
         self.trace = trace
 
     def swap_pack(self, pack: RulePack) -> None:

@@ -9,14 +9,18 @@ app = typer.Typer(
     help="Tact: real-time, context-aware engagement engine.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    add_completion=False,
 )
 
 
 def _register() -> None:
-    # Sub-command modules register themselves on import; keep imports lazy-ish and local.
-    from engine.cli import services as _services
+    from engine.cli import authoring, connectors, rules, services, worker
 
-    app.add_typer(_services.app, name="services")
+    app.add_typer(rules.app, name="rules", help="Check, test and document rule packs.")
+    app.add_typer(services.app, name="services", help="Local Kafka and Redis for dev and CI.")
+    authoring.register(app)  # explain, simulate, replay
+    worker.register(app)  # run
+    connectors.register(app)  # publish, deliver
 
 
 def main() -> None:

@@ -163,8 +163,10 @@ class _Compiler:
                 cur = cur.value
             elif isinstance(cur, ast.Subscript):
                 sl = cur.slice
-                if not isinstance(sl, ast.Constant) or isinstance(sl.value, bool) or not (
-                    isinstance(sl.value, str | int)
+                if (
+                    not isinstance(sl, ast.Constant)
+                    or isinstance(sl.value, bool)
+                    or not (isinstance(sl.value, str | int))
                 ):
                     raise _err(cur, "subscripts must be a constant string or integer")
                 if isinstance(sl.value, str) and sl.value.startswith("_"):
@@ -175,6 +177,7 @@ class _Compiler:
                 break
         keys.reverse()
         if not isinstance(cur, ast.Name):
+            self.visit(cur, depth)  # a forbidden call or name below is the clearer error
             raise _err(cur, "attributes can only be read from event, customer or context")
         if depth + len(keys) > MAX_DEPTH:
             raise _err(node, f"expression nests deeper than {MAX_DEPTH} levels")
@@ -207,8 +210,10 @@ class _Compiler:
         for node, key in keys:
             if typ not in ("map", "list", "any"):
                 raise _err(node, f"a value of type {typ} has no field '{key}'")
-            base = _call("_g", base, _const(key)) if isinstance(key, str) else _call(
-                "_idx", base, _const(key)
+            base = (
+                _call("_g", base, _const(key))
+                if isinstance(key, str)
+                else _call("_idx", base, _const(key))
             )
             typ = "any"
         return base, typ
@@ -396,8 +401,11 @@ class _Compiler:
     # -- calls ----------------------------------------------------------------------
     def v_Call(self, node: ast.Call, depth: int) -> tuple[ast.expr, str]:
         if not isinstance(node.func, ast.Name):
+            self.visit(node.func, depth)  # report a lambda or a forbidden name precisely
             raise _err(node.func, "only the built-in functions can be called, by name")
         name = node.func.id
+        if name.startswith("_"):
+            raise _err(node.func, f"name '{name}' is not allowed")
         spec = FUNCTIONS.get(name)
         if spec is None:
             raise _err(node.func, f"unknown function '{name}'{_suggest(name)}")
@@ -406,8 +414,10 @@ class _Compiler:
         nargs = len(node.args)
         most = None if spec.variadic else len(spec.params)
         if nargs < spec.min_args or (most is not None and nargs > most):
-            want = f"{spec.min_args}" if most == spec.min_args else (
-                f"{spec.min_args} or more" if most is None else f"{spec.min_args} to {most}"
+            want = (
+                f"{spec.min_args}"
+                if most == spec.min_args
+                else (f"{spec.min_args} or more" if most is None else f"{spec.min_args} to {most}")
             )
             raise _err(node, f"{name}() takes {want} argument(s), got {nargs}")
         args: list[ast.expr] = [_name(n) for n in spec.needs]
@@ -416,7 +426,9 @@ class _Compiler:
             prep = (spec.constant_args or {}).get(i)
             if prep is not None:
                 if not isinstance(a, ast.Constant):
-                    raise _err(a, f"argument {i + 1} of {name}() must be a constant")
+                    raise ExpressionError(
+                        f"argument {i + 1} of {name}() must be a constant", a.lineno, a.col_offset
+                    )
                 try:
                     prepared = prep(a.value)
                 except ValueError as exc:
@@ -480,20 +492,54 @@ def _suggest(name: str) -> str:
 
 
 def parse(text: str) -> ast.expr:
-    """Parse expression text to Python's AST, translating syntax errors."""
+    """Parse expression text to Python's AST, translating syntax errors.
+
+    A multi-line expression (a YAML block) is read as if in parentheses, so that lines
+    continue naturally; positions still refer to the text as written.
+    """
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
-    if not text.strip():
+    body = text.strip("\n")
+    if not body.strip():
         raise ExpressionError("empty expression")
+    multiline = "\n" in body
+    if multiline:
+        _check_brackets(body)
     try:
-        tree = ast.parse(text.strip("\n"), mode="eval")
+        tree = ast.parse("(\n" + body + "\n)" if multiline else body, mode="eval")
     except SyntaxError as exc:
         msg = exc.msg or "invalid syntax"
-        return_col = max((exc.offset or 1) - 1, 0)
-        raise ExpressionError(f"syntax error: {msg}", exc.lineno or 1, return_col) from None
+        line = (exc.lineno or 1) - (1 if multiline else 0)
+        lines = body.splitlines() or [""]
+        line = min(max(line, 1), len(lines))
+        # Python reports "unexpected end" with no offset: point past the last character.
+        col = exc.offset - 1 if exc.offset else len(lines[line - 1])
+        raise ExpressionError(f"syntax error: {msg}", line, col) from None
     except (RecursionError, MemoryError, ValueError):
         raise ExpressionError("expression is too deeply nested") from None
+    if multiline:
+        ast.increment_lineno(tree, -1)
     return tree.body
+
+
+def _check_brackets(body: str) -> None:
+    """Refuse text whose brackets close before they open: wrapping must not change meaning."""
+    import io
+    import tokenize
+
+    depth = 0
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(body).readline):
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth -= 1
+                if depth < 0:
+                    raise ExpressionError(
+                        f"syntax error: unmatched '{tok.string}'", tok.start[0], tok.start[1]
+                    )
+    except (tokenize.TokenError, SyntaxError):
+        return  # incomplete input: the parser gives the precise error
 
 
 def compile_expr(text: str, scope: Scope, *, boolean: bool = False) -> CompiledExpr:
@@ -504,7 +550,9 @@ def compile_expr(text: str, scope: Scope, *, boolean: bool = False) -> CompiledE
     if typ.startswith("list:"):
         typ = "list"
     if boolean and typ not in ("bool", "any", "null"):
-        raise _err(tree, f"a condition must be true or false, but this is a {typ}")
+        raise ExpressionError(
+            f"a condition must be true or false, but this is a {typ}", tree.lineno, tree.col_offset
+        )
     fn = _build(body, comp.globals)
     return CompiledExpr(text, fn, typ, tree, frozenset(comp.contexts), scope)
 

@@ -11,7 +11,17 @@ from typing import Literal
 
 Type = Literal["str", "int", "float", "number", "bool", "time", "list", "map", "any", "null"]
 
-DECLARABLE: tuple[Type, ...] = ("str", "int", "float", "number", "bool", "time", "list", "map", "any")
+DECLARABLE: tuple[Type, ...] = (
+    "str",
+    "int",
+    "float",
+    "number",
+    "bool",
+    "time",
+    "list",
+    "map",
+    "any",
+)
 NUMERIC: frozenset[str] = frozenset({"int", "float", "number"})
 
 
@@ -44,9 +54,7 @@ def comparable(a: str, b: str) -> bool:
 def equatable(a: str, b: str) -> bool:
     if "any" in (a, b) or "null" in (a, b) or a == b:
         return True
-    if a in NUMERIC and b in NUMERIC:
-        return True
-    return False
+    return bool(a in NUMERIC and b in NUMERIC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,17 +28,25 @@ def static_findings(pack: RulePack, where: dict[str, SourceLocation]) -> list[Ru
         if declared:
             unknown = [t for t in r.triggers if t not in declared]
             if unknown and len(unknown) == len(r.triggers):
-                warn(f"can never fire: event type(s) {', '.join(unknown)} are not declared "
-                     "under events:", r.id, "never-fires")
+                warn(
+                    f"can never fire: event type(s) {', '.join(unknown)} are not declared "
+                    "under events:",
+                    r.id,
+                    "never-fires",
+                )
             elif unknown:
-                warn(f"event type(s) {', '.join(unknown)} are not declared under events:",
-                     r.id, "unknown-event")
+                warn(
+                    f"event type(s) {', '.join(unknown)} are not declared under events:",
+                    r.id,
+                    "unknown-event",
+                )
             for u in sorted(r.unless - declared):
                 warn(f"'unless' names an undeclared event type '{u}'", r.id, "unknown-event")
         why = contradiction(r)
         if why:
-            warn(f"can never fire: its conditions contradict each other ({why})", r.id,
-                 "never-fires")
+            warn(
+                f"can never fire: its conditions contradict each other ({why})", r.id, "never-fires"
+            )
     for mid, m in pack.messages.items():
         if mid not in sent:
             warn(f"message '{mid}' is not sent by any rule", None, "unused-message", m.location)
@@ -51,15 +59,22 @@ def static_findings(pack: RulePack, where: dict[str, SourceLocation]) -> list[Ru
                 ties[(t, ch, r.priority)].append(r.id)
     for (t, ch, prio), ids in sorted(ties.items()):
         if len(ids) > 1:
-            warn(f"priority tie: rules {', '.join(ids)} all have priority {prio} on {t} via {ch}; "
-                 "the earlier rule in the pack wins", ids[1], "priority-tie")
+            warn(
+                f"priority tie: rules {', '.join(ids)} all have priority {prio} on {t} via {ch}; "
+                "the earlier rule in the pack wins",
+                ids[1],
+                "priority-tie",
+            )
     used = {c for r in pack.rules for e in r.conditions for c in e.contexts}
     used |= {c for p in pack.policies for c in p.condition.contexts}
     started = {c.context for lst in pack.context_starts.values() for c in lst}
     for name in sorted(pack.contexts):
         if name not in used:
-            warn(f"context '{name}' is declared but no rule or policy reads it", None,
-                 "unused-context")
+            warn(
+                f"context '{name}' is declared but no rule or policy reads it",
+                None,
+                "unused-context",
+            )
         if name not in started:
             warn(f"context '{name}' is never started by any event", None, "unknown-context")
     return out
@@ -97,8 +112,14 @@ class _Range:
         return lo_ok and hi_ok
 
 
-_FLIP = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, ast.Eq: ast.Eq,
-         ast.NotEq: ast.NotEq}
+_FLIP = {
+    ast.Lt: ast.Gt,
+    ast.LtE: ast.GtE,
+    ast.Gt: ast.Lt,
+    ast.GtE: ast.LtE,
+    ast.Eq: ast.Eq,
+    ast.NotEq: ast.NotEq,
+}
 
 
 def _conjuncts(tree: ast.expr) -> list[ast.expr]:
@@ -154,11 +175,13 @@ def contradiction(rule: CompiledRule) -> str | None:
             elif isinstance(op, ast.NotEq):
                 rng.ne.add(v)
             elif isinstance(v, int | float) and not isinstance(v, bool):
-                if isinstance(op, ast.Gt | ast.GtE) and (v > rng.lo or (
-                        v == rng.lo and isinstance(op, ast.Gt))):
+                if isinstance(op, ast.Gt | ast.GtE) and (
+                    v > rng.lo or (v == rng.lo and isinstance(op, ast.Gt))
+                ):
                     rng.lo, rng.lo_strict = float(v), isinstance(op, ast.Gt)
-                elif isinstance(op, ast.Lt | ast.LtE) and (v < rng.hi or (
-                        v == rng.hi and isinstance(op, ast.Lt))):
+                elif isinstance(op, ast.Lt | ast.LtE) and (
+                    v < rng.hi or (v == rng.hi and isinstance(op, ast.Lt))
+                ):
                     rng.hi, rng.hi_strict = float(v), isinstance(op, ast.Lt)
     for key, rng in ranges.items():
         why = rng.empty()

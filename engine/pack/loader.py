@@ -82,18 +82,34 @@ class _Builder:
         self.sources = sources
         self.issues = issues
         self.files: list[tuple[SourceFile, S.RuleFile]] = []
+        self.kept: dict[str, dict[str, list[int]]] = {}
+
+    def items(self, src: SourceFile, f: S.RuleFile, section: str) -> list[tuple[int, Any]]:
+        """A list section's items with their index in the source file."""
+        values = getattr(f, section)
+        kept = self.kept.get(src.path, {}).get(section)
+        return [(kept[i] if kept else i, v) for i, v in enumerate(values)]
 
     # -- issue helpers ------------------------------------------------------------
-    def error(self, src: SourceFile, path: Path_, msg: str, rule_id: str | None = None,
-              inner: tuple[int, int] | None = None, severity: str = "error",
-              code: str = "invalid") -> None:
+    def error(
+        self,
+        src: SourceFile,
+        path: Path_,
+        msg: str,
+        rule_id: str | None = None,
+        inner: tuple[int, int] | None = None,
+        severity: str = "error",
+        code: str = "invalid",
+    ) -> None:
         self.issues.append(
-            RuleIssue(msg, src.location(path, inner), rule_id or _owner(src.data, path),
-                      severity, code)
+            RuleIssue(
+                msg, src.location(path, inner), rule_id or _owner(src.data, path), severity, code
+            )
         )
 
-    def expr(self, src: SourceFile, path: Path_, text: str, scope: Scope,
-             boolean: bool = False) -> CompiledExpr | None:
+    def expr(
+        self, src: SourceFile, path: Path_, text: str, scope: Scope, boolean: bool = False
+    ) -> CompiledExpr | None:
         try:
             return compile_expr(text, scope, boolean=boolean)
         except ExpressionError as exc:
@@ -103,7 +119,10 @@ class _Builder:
     def param(self, src: SourceFile, path: Path_, value: Any, scope: Scope) -> Param | None:
         if isinstance(value, str):
             return self.expr(src, path, value, scope)
-        return value  # a YAML number or boolean is its own constant
+        if isinstance(value, bool | int | float):
+            return value  # a YAML number or boolean is its own constant
+        self.error(src, path, f"expected an expression, a number or a boolean, got {value!r}")
+        return None
 
     def duration(self, src: SourceFile, path: Path_, value: Any) -> float | None:
         if value is None:
@@ -120,15 +139,23 @@ class _Builder:
             try:
                 self.files.append((src, S.RuleFile.model_validate(src.data)))
             except ValidationError as exc:
+                bad: set[Path_] = set()
                 for err in exc.errors(include_url=False):
                     path = _data_path(src.data, err["loc"])
+                    bad.add(path[:2])
                     if err["type"] == "extra_forbidden":
                         path = (*path, "__key__")
                     self.error(src, path, _pydantic_message(err, path), code="schema")
+                # Keep checking the items that are well-formed, so one bad rule does not
+                # hide the errors of the others (the pack is rejected either way).
+                salvaged, kept = _without(src.data, bad)
+                try:
+                    self.files.append((src, S.RuleFile.model_validate(salvaged)))
+                    self.kept[src.path] = kept
+                except ValidationError:
+                    pass
         self._declarations()
-        if self.has_errors():
-            raise RulePackError(self.issues)
-        pack = self._compile()
+        pack = self._compile()  # even after errors, so that all of them are reported at once
         pack.findings.extend(static_findings(pack, self._rule_locations()))
         self.issues.extend(pack.findings)
         if self.has_errors():
@@ -142,7 +169,7 @@ class _Builder:
     def _rule_locations(self) -> dict[str, SourceLocation]:
         out: dict[str, SourceLocation] = {}
         for src, f in self.files:
-            for i, r in enumerate(f.rules):
+            for i, r in self.items(src, f, "rules"):
                 out[r.id] = src.location(("rules", i, "id"))
         return out
 
@@ -159,19 +186,27 @@ class _Builder:
                     prev = self.decl[section].get(key)
                     if prev is not None:
                         where = prev[0].location((section, key))
-                        self.error(src, (section, key, "__key__"),
-                                   f"{section[:-1]} '{key}' is defined twice (first at {where})")
+                        self.error(
+                            src,
+                            (section, key, "__key__"),
+                            f"{section[:-1]} '{key}' is defined twice (first at {where})",
+                        )
                     self.decl[section][key] = (src, value)
-            for i, r in enumerate(f.rules):
+            for i, r in self.items(src, f, "rules"):
                 if r.id in seen_rules:
-                    self.error(src, ("rules", i, "id"),
-                               f"rule id '{r.id}' is used twice (first at {seen_rules[r.id]})")
+                    self.error(
+                        src,
+                        ("rules", i, "id"),
+                        f"rule id '{r.id}' is used twice (first at {seen_rules[r.id]})",
+                    )
                 seen_rules[r.id] = src.location(("rules", i, "id"))
             if f.pack:
                 self.name = f.pack
             if f.settings is not None:
                 if seen_settings is not None:
-                    self.error(src, ("settings",), f"settings given twice (first at {seen_settings})")
+                    self.error(
+                        src, ("settings",), f"settings given twice (first at {seen_settings})"
+                    )
                 seen_settings = src.location(("settings",))
                 self._settings(src, f.settings)
 
@@ -185,15 +220,16 @@ class _Builder:
             history_retention=h if h is not None else self.settings.history_retention,
         )
 
-    def _scope(self, triggers: Iterable[str] | None, **names: frozenset[str]) -> Scope:
+    def _scope(self, triggers: Iterable[str] | None) -> Scope:
         events: dict[str, dict[str, str] | None] = {
-            k: (None if v.data is None else dict(v.data)) for k, (_, v) in self.decl["events"].items()
+            k: (None if v.data is None else dict(v.data))
+            for k, (_, v) in self.decl["events"].items()
         }
         data: dict[str, str] | None
         if triggers is None or not events:
             data = None
         else:
-            schemas = [events.get(t, None) for t in triggers]
+            schemas = [events.get(t) for t in triggers]
             if any(s is None for s in schemas):
                 data = None
             else:
@@ -211,7 +247,6 @@ class _Builder:
             timestamps=self.timestamps,
             contexts=frozenset(self.decl["contexts"]),
             channels=self.channels,
-            **names,
         )
 
     def _compile(self) -> RulePack:
@@ -236,8 +271,10 @@ class _Builder:
                 cancels.setdefault(u, set()).add(r.id)
         for lst in by_trigger.values():
             lst.sort(key=lambda r: (-r.priority, r.order))
-        events = {k: (None if v.data is None else dict(v.data))
-                  for k, (_, v) in self.decl["events"].items()}
+        events = {
+            k: (None if v.data is None else dict(v.data))
+            for k, (_, v) in self.decl["events"].items()
+        }
         return RulePack(
             name=self.name,
             version=self._version(),
@@ -274,7 +311,7 @@ class _Builder:
         windows: dict[str, float] = {}
         stamps: set[str] = set()
         for src, f in self.files:
-            for i, u in enumerate(f.updates):
+            for i, u in self.items(src, f, "updates"):
                 counters.update(u.increment, u.reset)
                 stamps.update(u.timestamp)
                 for name, w in u.count_in_window.items():
@@ -287,7 +324,7 @@ class _Builder:
         out: dict[str, list[CompiledUpdate]] = {}
         attrs = self.decl["attributes"]
         for src, f in self.files:
-            for i, u in enumerate(f.updates):
+            for i, u in self.items(src, f, "updates"):
                 base: Path_ = ("updates", i)
                 triggers = _as_tuple(u.on)
                 scope = self._scope(triggers)
@@ -295,27 +332,49 @@ class _Builder:
                 sets: dict[str, Param] = {}
                 for k, v in u.set.items():
                     if k not in attrs:
-                        self.error(src, (*base, "set", k, "__key__"),
-                                   f"unknown attribute '{k}' (declare it under attributes:)")
+                        self.error(
+                            src,
+                            (*base, "set", k, "__key__"),
+                            f"unknown attribute '{k}' (declare it under attributes:)",
+                        )
                     p = self.param(src, (*base, "set", k), v, scope)
                     if p is not None:
                         sets[k] = p
-                incs = {k: p for k, v in u.increment.items()
-                        if (p := self.param(src, (*base, "increment", k), v, scope)) is not None}
-                merge_a = (self.expr(src, (*base, "merge_attributes"), u.merge_attributes, scope)
-                           if u.merge_attributes else None)
-                merge_c = (self.expr(src, (*base, "merge_consent"), u.merge_consent, scope)
-                           if u.merge_consent else None)
-                cu = CompiledUpdate(triggers, cond, sets, incs, tuple(u.reset),
-                                    {k: self.windows[k] for k in u.count_in_window
-                                     if k in self.windows},
-                                    tuple(u.timestamp), merge_a, merge_c)
+                incs = {
+                    k: p
+                    for k, v in u.increment.items()
+                    if (p := self.param(src, (*base, "increment", k), v, scope)) is not None
+                }
+                merge_a = (
+                    self.expr(src, (*base, "merge_attributes"), u.merge_attributes, scope)
+                    if u.merge_attributes
+                    else None
+                )
+                merge_c = (
+                    self.expr(src, (*base, "merge_consent"), u.merge_consent, scope)
+                    if u.merge_consent
+                    else None
+                )
+                cu = CompiledUpdate(
+                    triggers,
+                    cond,
+                    sets,
+                    incs,
+                    tuple(u.reset),
+                    {k: self.windows[k] for k in u.count_in_window if k in self.windows},
+                    tuple(u.timestamp),
+                    merge_a,
+                    merge_c,
+                )
                 for t in triggers:
                     out.setdefault(t, []).append(cu)
         return out
 
-    def _contexts(self) -> tuple[dict[str, list[ContextChange]], dict[str, list[ContextChange]],
-                                 dict[str, float | None]]:
+    def _contexts(
+        self,
+    ) -> tuple[
+        dict[str, list[ContextChange]], dict[str, list[ContextChange]], dict[str, float | None]
+    ]:
         starts: dict[str, list[ContextChange]] = {}
         ends: dict[str, list[ContextChange]] = {}
         ttls: dict[str, float | None] = {}
@@ -328,8 +387,9 @@ class _Builder:
                     on = _as_tuple(trig if isinstance(trig, str) else trig.on)
                     cond = None
                     if isinstance(trig, S.Trigger) and trig.when:
-                        cond = self.expr(src, (*base, kind, j, "when"), trig.when,
-                                         self._scope(on), True)
+                        cond = self.expr(
+                            src, (*base, kind, j, "when"), trig.when, self._scope(on), True
+                        )
                     for t in on:
                         target.setdefault(t, []).append(ContextChange(name, cond, ttl))
         return starts, ends, ttls
@@ -338,19 +398,31 @@ class _Builder:
         out: dict[str, MessageDef] = {}
         for mid, (src, m) in self.decl["messages"].items():
             if self.categories and m.category not in self.categories:
-                self.error(src, ("messages", mid, "category"),
-                           f"unknown category '{m.category}' (declare it under categories:)")
+                self.error(
+                    src,
+                    ("messages", mid, "category"),
+                    f"unknown category '{m.category}' (declare it under categories:)",
+                )
             for j, ch in enumerate(m.channels):
                 if ch not in self.channels:
                     self.error(src, ("messages", mid, "channels", j), f"unknown channel '{ch}'")
             cooldown = self.duration(src, ("messages", mid, "cooldown"), m.cooldown)
-            out[mid] = MessageDef(mid, m.category, tuple(m.channels), m.template or mid, cooldown,
-                                  src.location(("messages", mid, "__key__")))
+            out[mid] = MessageDef(
+                mid,
+                m.category,
+                tuple(m.channels),
+                m.template or mid,
+                cooldown,
+                src.location(("messages", mid, "__key__")),
+            )
         return out
 
     def _filter(self, src: SourceFile, path: Path_, s: S.Scope) -> ScopeFilter:
-        for field, known in (("categories", self.categories), ("messages", self.decl["messages"]),
-                             ("channels", self.channels)):
+        for field, known in (
+            ("categories", self.categories),
+            ("messages", self.decl["messages"]),
+            ("channels", self.channels),
+        ):
             for j, v in enumerate(getattr(s, field)):
                 if known and v not in known:
                     self.error(src, (*path, field, j), f"unknown {_SINGULAR[field]} '{v}'")
@@ -369,12 +441,12 @@ class _Builder:
         caps: list[Cap] = []
         quiet: list[Quiet] = []
         for src, f in self.files:
-            for i, c in enumerate(f.frequency_caps):
+            for i, c in self.items(src, f, "frequency_caps"):
                 w = self.duration(src, ("frequency_caps", i, "window"), c.window)
                 flt = self._filter(src, ("frequency_caps", i), c)
                 if w is not None:
                     caps.append(Cap(c.id, flt, c.max, w))
-            for i, q in enumerate(f.quiet_hours):
+            for i, q in self.items(src, f, "quiet_hours"):
                 flt = self._filter(src, ("quiet_hours", i), q)
                 quiet.append(Quiet(q.id, flt, _clock(q.start), _clock(q.end)))
         return caps, quiet
@@ -383,15 +455,16 @@ class _Builder:
         out: list[CompiledRule] = []
         order = 0
         for src, f in self.files:
-            for i, r in enumerate(f.rules):
+            for i, r in self.items(src, f, "rules"):
                 built = self._rule(src, ("rules", i), r, messages, order)
                 order += 1
                 if built is not None and r.enabled:
                     out.append(built)
         return out
 
-    def _rule(self, src: SourceFile, base: Path_, r: S.Rule, messages: dict[str, MessageDef],
-              order: int) -> CompiledRule | None:
+    def _rule(
+        self, src: SourceFile, base: Path_, r: S.Rule, messages: dict[str, MessageDef], order: int
+    ) -> CompiledRule | None:
         triggers = _as_tuple(r.on)
         scope = self._scope(triggers)
         whens = [] if r.when is None else ([r.when] if isinstance(r.when, str) else r.when)
@@ -402,17 +475,27 @@ class _Builder:
             if c is not None:
                 conds.append(c)
         send = S.Send(message=r.send) if isinstance(r.send, str) else r.send
-        send_path: Path_ = (*base, "send") if isinstance(r.send, str) else (*base, "send", "message")
+        send_path: Path_ = (
+            (*base, "send") if isinstance(r.send, str) else (*base, "send", "message")
+        )
         msg = messages.get(send.message)
         if msg is None:
-            self.error(src, send_path, f"unknown message '{send.message}' (define it under messages:)",
-                       r.id)
+            self.error(
+                src,
+                send_path,
+                f"unknown message '{send.message}' (define it under messages:)",
+                r.id,
+            )
             return None
         channels = tuple(send.channels) if send.channels else msg.channels
         for j, ch in enumerate(channels):
             if ch not in msg.channels:
-                self.error(src, (*base, "send", "channels", j),
-                           f"message '{msg.id}' is not available on channel '{ch}'", r.id)
+                self.error(
+                    src,
+                    (*base, "send", "channels", j),
+                    f"message '{msg.id}' is not available on channel '{ch}'",
+                    r.id,
+                )
         params: dict[str, Param] = {}
         msrc, mdecl = self.decl["messages"][msg.id]
         for k, v in mdecl.params.items():
@@ -424,17 +507,49 @@ class _Builder:
             if p is not None:
                 params[k] = p
         if r.unless and r.after is None:
-            self.error(src, (*base, "unless"), "'unless' only applies to follow-ups: set 'after'",
-                       r.id)
+            self.error(
+                src, (*base, "unless"), "'unless' only applies to follow-ups: set 'after'", r.id
+            )
         return CompiledRule(
-            id=r.id, triggers=triggers, conditions=tuple(conds), message=msg, channels=channels,
-            params=params, priority=r.priority, order=order,
+            id=r.id,
+            triggers=triggers,
+            conditions=tuple(conds),
+            message=msg,
+            channels=channels,
+            params=params,
+            priority=r.priority,
+            order=order,
             relevance=self.duration(src, (*base, "relevance"), r.relevance),
             holdout=(r.holdout.percent, r.holdout.salt) if r.holdout else None,
             delay=self.duration(src, (*base, "after"), r.after),
-            unless=frozenset(r.unless), location=src.location((*base, "id")),
+            unless=frozenset(r.unless),
+            location=src.location((*base, "id")),
             description=r.description,
         )
+
+
+def _without(data: dict[str, Any], bad: set[Path_]) -> tuple[dict[str, Any], dict[str, list[int]]]:
+    """A copy of a file's data without the items that failed validation.
+
+    For list sections it also returns, per section, the original index of each kept item,
+    so positions in error messages still point at the right place in the file.
+    """
+    out = dict(data)
+    kept: dict[str, list[int]] = {}
+    drop: dict[str, set[Any]] = {}
+    for path in bad:
+        if len(path) == 1:
+            out.pop(str(path[0]), None)
+        elif len(path) == 2:
+            drop.setdefault(str(path[0]), set()).add(path[1])
+    for section, keys in drop.items():
+        value = out.get(section)
+        if isinstance(value, dict):
+            out[section] = {k: v for k, v in value.items() if k not in keys}
+        elif isinstance(value, list):
+            kept[section] = [i for i in range(len(value)) if i not in keys]
+            out[section] = [value[i] for i in kept[section]]
+    return out, kept
 
 
 def _as_tuple(v: str | list[str]) -> tuple[str, ...]:
@@ -444,12 +559,11 @@ def _as_tuple(v: str | list[str]) -> tuple[str, ...]:
 def _data_path(data: Any, loc: Sequence[int | str]) -> Path_:
     """Keep the parts of a pydantic error location that exist in the data."""
     path: list[str | int] = []
-    cur = data
+    cur: Any = data
     for part in loc:
-        if isinstance(cur, dict) and isinstance(part, str) and part in cur:
-            cur = cur[part]
-            path.append(part)
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        in_map = isinstance(cur, dict) and isinstance(part, str) and part in cur
+        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if in_map or in_list:
             cur = cur[part]
             path.append(part)
     return tuple(path)

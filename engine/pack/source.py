@@ -108,7 +108,9 @@ def _plain(node: Any, path: Path_, marks: dict[Path_, Mark]) -> Any:
     return node
 
 
-def read_source(path: Path, display: str | None = None) -> tuple[SourceFile | None, RuleIssue | None]:
+def read_source(
+    path: Path, display: str | None = None
+) -> tuple[SourceFile | None, RuleIssue | None]:
     """Load one YAML file. On a YAML error, return the issue with its position."""
     name = display or str(path)
     try:
@@ -121,6 +123,7 @@ def read_source(path: Path, display: str | None = None) -> tuple[SourceFile | No
 def parse_source(text: str, name: str) -> tuple[SourceFile | None, RuleIssue | None]:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.preserve_quotes = True  # so positions inside quoted expressions are exact
     try:
         raw = yaml.load(text)
     except MarkedYAMLError as exc:
@@ -139,10 +142,10 @@ def parse_source(text: str, name: str) -> tuple[SourceFile | None, RuleIssue | N
     data = _plain(raw, (), marks)
     if data is None:
         data = {}
-    src = SourceFile(name, text, data, marks)
+    source = SourceFile(name, text, data, marks)
     if not isinstance(data, dict):
         return None, RuleIssue(
             "a rule file must be a mapping of sections (rules:, messages:, ...)",
-            SourceLocation(name, 1, 1, src.line_text(1)),
+            SourceLocation(name, 1, 1, source.line_text(1)),
         )
-    return src, None
+    return source, None

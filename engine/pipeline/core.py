@@ -7,9 +7,10 @@ and reported in ``BatchResult.changed`` so a store writes only what moved.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 from engine.dsl.functions import EvalContext
 from engine.models.decision import Decision
@@ -82,8 +83,9 @@ def decide(
     return d.result
 
 
-def tick(pack: RulePack, states: dict[str, CustomerState], now: float,
-         trace: bool = False) -> BatchResult:
+def tick(
+    pack: RulePack, states: dict[str, CustomerState], now: float, trace: bool = False
+) -> BatchResult:
     """Fire every follow-up due by ``now`` for these customers."""
     d = _Decider(pack, trace)
     d.tick(states.values(), now)
@@ -101,10 +103,10 @@ class _Decider:
         if self.trace:
             self.result.explain.setdefault(key, []).append(line)
 
-    def _env(self, st: CustomerState, ev: dict[str, object], now: float) -> Env:
+    def _env(self, st: CustomerState, ev: dict[str, Any], now: float) -> Env:
         ctx = EvalContext(st, self.pack.settings.timezone_attribute)
         cu = customer_view(st, now, self.pack.windows)
-        return Env(ev, cu, active_contexts(st, now), now, ctx)  # type: ignore[arg-type]
+        return Env(ev, cu, active_contexts(st, now), now, ctx)
 
     def tick(self, states: Iterable[CustomerState], now: float) -> None:
         for st in states:
@@ -125,13 +127,19 @@ class _Decider:
         env = self._env(st, f.event, f.due)
         key = str(f.event.get("id"))
         self._note(key, f"follow-up {rule.id} due: firing")
-        age = float(f.event.get("received", f.due)) - float(f.event.get("at", f.due))  # type: ignore[arg-type]
+        age = float(f.event.get("received", f.due)) - float(f.event.get("at", f.due))
         arb = Arbiter(self.pack, st, env, key, age, self.trace)
         made = arb.consider(rule)
         for dec in made:
-            self._note(key, f"  {dec.message} via {dec.channel}: {dec.outcome}"
-                            + (f" ({', '.join(dec.reasons)})" if dec.reasons else ""))
+            self._note_decision(key, dec)
         return made
+
+    def _note_decision(self, key: str, dec: Decision) -> None:
+        if not self.trace:
+            return
+        self._note(key, f"  {dec.message} via {dec.channel}:")
+        for line in dec.trace:
+            self._note(key, f"    {line}")
 
     def event(self, st: CustomerState, env: Envelope) -> None:
         e = env.event
@@ -152,10 +160,11 @@ class _Decider:
         if updates or e.type in pack.context_starts or e.type in pack.context_ends:
             pre = self._env(st, ev, at)
             for u in updates or ():
-                self._guard(lambda u=u: apply_update(u, st, pre), "update", e.id)  # type: ignore[misc]
+                self._guard(partial(apply_update, u, st, pre), "update", e.id)
             changes: list[str] = []
-            self._guard(lambda: changes.extend(apply_contexts(pack, e.type, st, pre)),
-                        "context", e.id)
+            self._guard(
+                lambda: changes.extend(apply_contexts(pack, e.type, st, pre)), "context", e.id
+            )
             if changes:
                 self._note(e.id, "contexts: " + " ".join(changes))
         st.seen[e.id] = at
@@ -175,10 +184,7 @@ class _Decider:
                     self._note(e.id, f"rule {rule.id}: follow-up scheduled for +{due - at:g}s")
                     continue
                 for dec in arb.consider(rule):
-                    self._note(e.id, f"  {dec.message} via {dec.channel}: {dec.outcome}"
-                                     + (f" ({', '.join(dec.reasons)})" if dec.reasons else "")
-                                     + (" deliver after " + dec.deliver_after.isoformat()
-                                        if dec.deliver_after else ""))
+                    self._note_decision(e.id, dec)
             decisions = arb.decisions
         elif self.trace:
             self._note(e.id, f"no rule listens to {e.type}")
@@ -189,10 +195,7 @@ class _Decider:
     def _qualifies(self, rule: CompiledRule, env: Env, event_id: str) -> bool:
         try:
             if not self.trace:
-                for c in rule.conditions:
-                    if not env.eval(c):
-                        return False
-                return True
+                return all(env.eval(c) for c in rule.conditions)
             ok = True
             for c in rule.conditions:
                 for part in c.parts():
@@ -207,8 +210,8 @@ class _Decider:
             self._note(event_id, f"rule {rule.id}: error {type(exc).__name__}: {exc}")
             return False
 
-    def _guard(self, fn: object, what: str, event_id: str) -> None:
+    def _guard(self, fn: Callable[[], object], what: str, event_id: str) -> None:
         try:
-            fn()  # type: ignore[operator]
+            fn()
         except Exception as exc:
             self.result.faults.append(RuleFault(what, event_id, f"{type(exc).__name__}: {exc}"))

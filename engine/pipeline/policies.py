@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from engine.dsl.durations import format_duration as fmt
 from engine.models.decision import Decision, decision_id
 from engine.models.state import CustomerState, SentRecord
 from engine.pack.model import CompiledRule, Param, RulePack
@@ -18,8 +19,9 @@ def in_holdout(customer: str, percent: float, salt: str) -> bool:
     return int.from_bytes(h, "big") % 10000 < percent * 100
 
 
-def deliver_after(pack: RulePack, rule: CompiledRule, channel: str, env: Env) -> tuple[
-        float | None, str | None]:
+def deliver_after(
+    pack: RulePack, rule: CompiledRule, channel: str, env: Env
+) -> tuple[float | None, str | None]:
     """When quiet hours hold the message back: the end of the quiet window, local time."""
     best: float | None = None
     which = None
@@ -30,14 +32,18 @@ def deliver_after(pack: RulePack, rule: CompiledRule, channel: str, env: Env) ->
         if local is None:
             local = datetime.fromtimestamp(env.now, env.ctx.tz)
         minute = local.hour * 60 + local.minute
-        inside = (q.start <= minute < q.end) if q.start <= q.end else (
-            minute >= q.start or minute < q.end)
+        inside = (
+            (q.start <= minute < q.end)
+            if q.start <= q.end
+            else (minute >= q.start or minute < q.end)
+        )
         if not inside:
             continue
         end = datetime.combine(local.date(), time(q.end // 60, q.end % 60), tzinfo=env.ctx.tz)
         if end <= local:
-            end = datetime.combine(local.date() + timedelta(days=1),
-                                   time(q.end // 60, q.end % 60), tzinfo=env.ctx.tz)
+            end = datetime.combine(
+                local.date() + timedelta(days=1), time(q.end // 60, q.end % 60), tzinfo=env.ctx.tz
+            )
         ts = end.timestamp()
         if best is None or ts > best:
             best, which = ts, q.id
@@ -52,8 +58,15 @@ class Arbiter:
     sent is recorded in history at once, so caps and cooldowns see it for the next one.
     """
 
-    def __init__(self, pack: RulePack, st: CustomerState, env: Env, event_id: str,
-                 event_age: float, trace: bool) -> None:
+    def __init__(
+        self,
+        pack: RulePack,
+        st: CustomerState,
+        env: Env,
+        event_id: str,
+        event_age: float,
+        trace: bool,
+    ) -> None:
         self.pack = pack
         self.st = st
         self.env = env
@@ -74,30 +87,68 @@ class Arbiter:
             self._policy[pid] = hit
         return hit
 
-    def reasons(self, rule: CompiledRule, channel: str) -> list[str]:
+    def reasons(
+        self, rule: CompiledRule, channel: str, notes: list[str] | None = None
+    ) -> list[str]:
+        """Every reason that applies; with ``notes``, also what each check found."""
         st, now, msg = self.st, self.env.now, rule.message
         out: list[str] = []
-        if rule.holdout and in_holdout(st.customer, *rule.holdout):
-            out.append("holdout")
-        if rule.relevance is not None and self.event_age > rule.relevance:
-            out.append("stale")
-        if not st.consent.get(channel):
-            out.append("no_consent")
+
+        def check(name: str, hit: bool, detail: str, reason: str) -> None:
+            if hit:
+                out.append(reason)
+            if notes is not None:
+                notes.append(f"{name}: {detail}{' -> ' + reason if hit else ''}")
+
+        if rule.holdout:
+            check(
+                "holdout",
+                in_holdout(st.customer, *rule.holdout),
+                f"{rule.holdout[0]:g}% group",
+                "holdout",
+            )
+        if rule.relevance is not None:
+            check(
+                "relevance",
+                self.event_age > rule.relevance,
+                f"received {fmt(max(self.event_age, 0))} after the event, window "
+                f"{fmt(rule.relevance)}",
+                "stale",
+            )
+        check(
+            f"consent {channel}",
+            not st.consent.get(channel),
+            "given" if st.consent.get(channel) else "missing",
+            "no_consent",
+        )
         for i, p in enumerate(self.pack.policies):
-            if p.scope.matches(msg, channel) and self.policy_holds(p.id, i):
-                out.append(p.id)
+            if p.scope.matches(msg, channel):
+                hit = self.policy_holds(p.id, i)
+                check(f"policy {p.id}", hit, f"{p.condition.source} is {hit}", p.id)
         if msg.cooldown is not None:
             since = now - msg.cooldown
-            if any(h.message == msg.id and h.at > since for h in st.history):
-                out.append("cooldown")
+            last = max((h.at for h in st.history if h.message == msg.id), default=None)
+            check(
+                f"cooldown {fmt(msg.cooldown)}",
+                last is not None and last > since,
+                "never sent" if last is None else f"last sent {fmt(now - last)} ago",
+                "cooldown",
+            )
         for cap in self.pack.caps:
             if cap.scope.matches(msg, channel):
                 since = now - cap.window
-                n = sum(1 for h in st.history if h.at > since and cap.scope.matches_record(
-                    h.category, h.message, h.channel))
-                if n >= cap.max:
-                    out.append("frequency_cap")
-                    break
+                n = sum(
+                    1
+                    for h in st.history
+                    if h.at > since and cap.scope.matches_record(h.category, h.message, h.channel)
+                )
+                check(f"cap {cap.id}", n >= cap.max, f"{n} of {cap.max} used", "frequency_cap")
+        if "frequency_cap" in out:  # several caps may hit; the reason is listed once
+            out = [
+                r
+                for i, r in enumerate(out)
+                if r != "frequency_cap" or out.index("frequency_cap") == i
+            ]
         return out
 
     def params(self, rule: CompiledRule) -> dict[str, Any]:
@@ -115,9 +166,9 @@ class Arbiter:
         params = self.params(rule)
         limit = self.pack.settings.max_per_event_per_channel
         for ch in rule.channels:
-            reasons = self.reasons(rule, ch)
-            after = None
             trace: list[str] = []
+            reasons = self.reasons(rule, ch, trace if self.trace else None)
+            after = None
             if not reasons:
                 if self.slots.get(ch, 0) >= limit:
                     reasons = ["lower_priority"]
@@ -127,18 +178,31 @@ class Arbiter:
                     if self.trace and quiet:
                         trace.append(f"quiet hours {quiet}: deferred")
                     self.st.history.append(
-                        SentRecord(rule.message.id, ch, rule.message.category, self.env.now))
+                        SentRecord(rule.message.id, ch, rule.message.category, self.env.now)
+                    )
             if self.trace:
-                trace.insert(0, f"rule {rule.id} (priority {rule.priority}) qualified")
+                if reasons == ["lower_priority"]:
+                    trace.append(
+                        f"arbitration: {ch} already has {limit} message(s) for this "
+                        "event -> lower_priority"
+                    )
                 trace.append("sent" if not reasons else "suppressed: " + ", ".join(reasons))
-            made.append(self._decision(rule, ch, params, reasons, after, trace,
-                                       event_id or self.event_id))
+            made.append(
+                self._decision(rule, ch, params, reasons, after, trace, event_id or self.event_id)
+            )
         self.decisions.extend(made)
         return made
 
-    def _decision(self, rule: CompiledRule, channel: str, params: dict[str, Any],
-                  reasons: list[str], after: float | None, trace: list[str],
-                  event_id: str) -> Decision:
+    def _decision(
+        self,
+        rule: CompiledRule,
+        channel: str,
+        params: dict[str, Any],
+        reasons: list[str],
+        after: float | None,
+        trace: list[str],
+        event_id: str,
+    ) -> Decision:
         msg = rule.message
         return Decision.model_construct(
             id=decision_id(event_id, rule.id, channel),

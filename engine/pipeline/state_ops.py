@@ -21,8 +21,14 @@ class Env:
 
     __slots__ = ("ctx", "cu", "cx", "d", "ev", "now")
 
-    def __init__(self, ev: dict[str, Any], cu: dict[str, Any], cx: frozenset[str], now: float,
-                 ctx: EvalContext) -> None:
+    def __init__(
+        self,
+        ev: dict[str, Any],
+        cu: dict[str, Any],
+        cx: frozenset[str],
+        now: float,
+        ctx: EvalContext,
+    ) -> None:
         self.ev = ev
         self.d = ev["data"]
         self.cu = cu

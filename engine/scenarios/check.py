@@ -46,16 +46,20 @@ def check_step(expect: StepExpect, decisions: Sequence[Decision], duplicate: boo
                     )
     for s in expect.suppressed:
         matches = [
-            d for d in decisions
-            if d.outcome == "suppressed" and d.customer == s.customer and d.message == s.message
+            d
+            for d in decisions
+            if d.outcome == "suppressed"
+            and d.customer == s.customer
+            and d.message == s.message
             and (s.channel is None or d.channel == s.channel)
         ]
         if not matches:
             problems.append(f"missing suppressed: {s.customer}/{s.message} ({s.reason})")
         elif not any(s.reason in d.reasons for d in matches):
-            got = "; ".join(",".join(d.reasons) for d in matches)
-            problems.append(f"suppressed {s.customer}/{s.message}: reasons [{got}], "
-                            f"expected {s.reason}")
+            seen = "; ".join(",".join(d.reasons) for d in matches)
+            problems.append(
+                f"suppressed {s.customer}/{s.message}: reasons [{seen}], expected {s.reason}"
+            )
     return problems
 
 

@@ -1,0 +1,121 @@
+"""`tact rules check | test | schema`: validate, run scenarios, publish the JSON Schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from engine.errors import RulePackError, ScenarioError
+from engine.pack.loader import load_pack
+from engine.pack.model import RulePack
+from engine.pack.schema import json_schema
+
+app = typer.Typer(no_args_is_help=True)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SCHEMA_FILE = Path("rules") / "tact-rules.schema.json"
+
+
+def load_or_exit(paths: list[Path]) -> RulePack:
+    """Load a pack; on errors print every issue (file:line:col, rule, caret) and exit 1."""
+    try:
+        return load_pack(paths)
+    except RulePackError as exc:
+        for issue in exc.issues:
+            err.print(issue.render(), markup=False)
+        n = sum(1 for i in exc.issues if i.severity == "error")
+        err.print(f"[red]rule pack rejected: {n} error(s)[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def check(
+    paths: list[Path] = typer.Argument(None, help="Rule files or directories (default: rules/)."),
+    strict: bool = typer.Option(False, help="Fail on warnings (static findings) too."),
+) -> None:
+    """Validate a rule pack and report static findings."""
+    pack = load_or_exit(paths or [Path("rules")])
+    for f in pack.findings:
+        out.print(f.render(), markup=False)
+    out.print(f"[green]ok[/green] {pack.summary()}; {len(pack.findings)} warning(s)")
+    if strict and pack.findings:
+        raise typer.Exit(1)
+
+
+@app.command()
+def test(
+    rules: list[Path] = typer.Argument(None, help="Rule files or directories (default: rules/)."),
+    scenarios: Path = typer.Option(
+        Path("../shared/scenarios"), "--scenarios", help="A scenario file or a directory of them."
+    ),
+    verbose: bool = typer.Option(False, "-v", help="Show every step's decisions."),
+) -> None:
+    """Run scenario files against a pack: one line per scenario, then 'N passed, M failed'."""
+    from engine.scenarios import load_scenarios, run_scenario
+
+    pack = load_or_exit(rules or [Path("rules")])
+    try:
+        loaded = load_scenarios(scenarios)
+    except ScenarioError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if not loaded:
+        err.print(f"[red]no scenarios found in {scenarios}[/red]")
+        raise typer.Exit(1)
+    passed = failed = 0
+    for sc in loaded:
+        result = asyncio.run(run_scenario(pack, sc))
+        if result.passed:
+            passed += 1
+            out.print(f"[green]PASS[/green] {sc.scenario}")
+        else:
+            failed += 1
+            out.print(f"[red]FAIL[/red] {sc.scenario}")
+            for p in result.problems:
+                out.print(f"    {p}", markup=False)
+        if verbose:
+            for step in result.steps:
+                for d in step.decisions:
+                    why = f" ({', '.join(d.reasons)})" if d.reasons else ""
+                    out.print(
+                        f"    {step.step}: {d.customer} {d.message}/{d.channel} {d.outcome}{why}",
+                        markup=False,
+                    )
+    out.print(f"{passed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schema(
+    write: Path | None = typer.Option(None, help=f"Write to a file (e.g. {SCHEMA_FILE})."),
+    check_file: Path | None = typer.Option(
+        None, "--check", help="Exit 1 if this file differs from the current schema."
+    ),
+) -> None:
+    """Print the JSON Schema of rule files (for yaml-language-server and editors)."""
+    text = render_schema()
+    if check_file is not None:
+        current = check_file.read_text(encoding="utf-8") if check_file.exists() else ""
+        if current != text:
+            err.print(
+                f"[red]{check_file} is out of date: run tact rules schema --write "
+                f"{check_file}[/red]"
+            )
+            raise typer.Exit(1)
+        out.print(f"{check_file} is current")
+        return
+    if write is not None:
+        write.write_text(text, encoding="utf-8")
+        out.print(f"wrote {write}")
+        return
+    print(text, end="")
+
+
+def render_schema() -> str:
+    return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"

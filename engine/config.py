@@ -1,0 +1,58 @@
+"""Configuration from the environment (prefix ``TACT_``) or a ``.env`` file.
+
+Secrets are ``SecretStr``: masked in ``str()``, ``repr()`` and logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TactSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TACT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Kafka
+    kafka_brokers: str = Field("127.0.0.1:9092", description="Comma-separated bootstrap servers.")
+    events_topic: str = "tact.events"
+    decisions_topic: str = "tact.decisions"
+    dead_letter_topic: str = "tact.dead-letter"
+    events_partitions: int = Field(6, ge=1)
+    decisions_partitions: int = Field(6, ge=1)
+    consumer_group: str = "tact-worker"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    # Redis
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may carry a password
+    redis_password: SecretStr | None = None
+    redis_tls: bool = False
+    state_ttl_seconds: int = Field(90 * 86400, ge=60, description="Inactive customers expire.")
+    dedupe_ttl_seconds: int = Field(7 * 86400, ge=60)
+
+    # Worker
+    rules_path: Path = Path("rules")
+    batch_max_events: int = Field(2000, ge=1)
+    batch_max_latency_ms: int = Field(5, ge=0, description="Longest wait to fill a batch.")
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    api_token: SecretStr | None = Field(None, description="Bearer token for POST /events, admin.")
+    protect_metrics: bool = False
+    reload_interval_s: float = Field(1.0, gt=0)
+    followup_interval_s: float = Field(1.0, gt=0)
+
+    # Webhook connector
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(5, ge=1)
+
+    def brokers(self) -> list[str]:
+        return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]
