@@ -103,7 +103,7 @@ def local_weekday(now: float, ctx: EvalContext, *t: Any) -> int:
     return _local(ctx, float(t[0]) if t and type(t[0]) in _NUM else now).weekday()
 
 
-def _clock(text: Any) -> int:
+def clock_minutes(text: Any) -> int:
     if not isinstance(text, str):
         raise ValueError("expected a time of day such as '21:00'")
     hh, sep, mm = text.partition(":")
@@ -299,7 +299,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "bool",
             2,
             needs=("now", "ctx"),
-            constant_args={0: _clock, 1: _clock},
+            constant_args={0: clock_minutes, 1: clock_minutes},
             doc="Whether the customer's local time is in [start, end); wraps midnight.",
         ),
         FunctionSpec(

@@ -15,28 +15,22 @@ from pydantic import ValidationError
 
 from engine.dsl.compiler import CompiledExpr, compile_expr
 from engine.dsl.durations import parse_duration
-from engine.dsl.functions import _clock
 from engine.dsl.types import Scope, join
 from engine.errors import ExpressionError, RuleIssue, RulePackError, SourceLocation
 from engine.pack import schema as S
 from engine.pack.findings import static_findings
+from engine.pack.locate import as_tuple, data_path, owner, pydantic_message, without
 from engine.pack.model import (
-    Cap,
-    CompiledPolicy,
     CompiledRule,
-    CompiledUpdate,
-    ContextChange,
     MessageDef,
     PackSettings,
     Param,
-    Quiet,
     RulePack,
-    ScopeFilter,
 )
+from engine.pack.sections import SectionCompiler
 from engine.pack.source import Path_, SourceFile, read_source
 
 _UNIQUE_SECTIONS = ("events", "attributes", "contexts", "messages", "policies")
-_SINGULAR = {"categories": "category", "messages": "message", "channels": "channel"}
 
 
 def rule_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -77,7 +71,7 @@ def load_pack_text(text: str, name: str = "<rules>") -> RulePack:
     return _Builder([src] if src else [], [issue] if issue else []).build()
 
 
-class _Builder:
+class _Builder(SectionCompiler):
     def __init__(self, sources: list[SourceFile], issues: list[RuleIssue]) -> None:
         self.sources = sources
         self.issues = issues
@@ -103,7 +97,7 @@ class _Builder:
     ) -> None:
         self.issues.append(
             RuleIssue(
-                msg, src.location(path, inner), rule_id or _owner(src.data, path), severity, code
+                msg, src.location(path, inner), rule_id or owner(src.data, path), severity, code
             )
         )
 
@@ -141,14 +135,14 @@ class _Builder:
             except ValidationError as exc:
                 bad: set[Path_] = set()
                 for err in exc.errors(include_url=False):
-                    path = _data_path(src.data, err["loc"])
+                    path = data_path(src.data, err["loc"])
                     bad.add(path[:2])
                     if err["type"] == "extra_forbidden":
                         path = (*path, "__key__")
-                    self.error(src, path, _pydantic_message(err, path), code="schema")
+                    self.error(src, path, pydantic_message(err, path), code="schema")
                 # Keep checking the items that are well-formed, so one bad rule does not
                 # hide the errors of the others (the pack is rejected either way).
-                salvaged, kept = _without(src.data, bad)
+                salvaged, kept = without(src.data, bad)
                 try:
                     self.files.append((src, S.RuleFile.model_validate(salvaged)))
                     self.kept[src.path] = kept
@@ -306,151 +300,6 @@ class _Builder:
             h.update(Path(src.path).name.encode() + b"\0" + src.text.encode() + b"\0")
         return h.hexdigest()[:12]
 
-    def _state_names(self) -> tuple[frozenset[str], dict[str, float], frozenset[str]]:
-        counters: set[str] = set()
-        windows: dict[str, float] = {}
-        stamps: set[str] = set()
-        for src, f in self.files:
-            for i, u in self.items(src, f, "updates"):
-                counters.update(u.increment, u.reset)
-                stamps.update(u.timestamp)
-                for name, w in u.count_in_window.items():
-                    secs = self.duration(src, ("updates", i, "count_in_window", name), w)
-                    if secs is not None:
-                        windows[name] = max(windows.get(name, 0.0), secs)
-        return frozenset(counters), windows, frozenset(stamps)
-
-    def _updates(self) -> dict[str, list[CompiledUpdate]]:
-        out: dict[str, list[CompiledUpdate]] = {}
-        attrs = self.decl["attributes"]
-        for src, f in self.files:
-            for i, u in self.items(src, f, "updates"):
-                base: Path_ = ("updates", i)
-                triggers = _as_tuple(u.on)
-                scope = self._scope(triggers)
-                cond = self.expr(src, (*base, "when"), u.when, scope, True) if u.when else None
-                sets: dict[str, Param] = {}
-                for k, v in u.set.items():
-                    if k not in attrs:
-                        self.error(
-                            src,
-                            (*base, "set", k, "__key__"),
-                            f"unknown attribute '{k}' (declare it under attributes:)",
-                        )
-                    p = self.param(src, (*base, "set", k), v, scope)
-                    if p is not None:
-                        sets[k] = p
-                incs = {
-                    k: p
-                    for k, v in u.increment.items()
-                    if (p := self.param(src, (*base, "increment", k), v, scope)) is not None
-                }
-                merge_a = (
-                    self.expr(src, (*base, "merge_attributes"), u.merge_attributes, scope)
-                    if u.merge_attributes
-                    else None
-                )
-                merge_c = (
-                    self.expr(src, (*base, "merge_consent"), u.merge_consent, scope)
-                    if u.merge_consent
-                    else None
-                )
-                cu = CompiledUpdate(
-                    triggers,
-                    cond,
-                    sets,
-                    incs,
-                    tuple(u.reset),
-                    {k: self.windows[k] for k in u.count_in_window if k in self.windows},
-                    tuple(u.timestamp),
-                    merge_a,
-                    merge_c,
-                )
-                for t in triggers:
-                    out.setdefault(t, []).append(cu)
-        return out
-
-    def _contexts(
-        self,
-    ) -> tuple[
-        dict[str, list[ContextChange]], dict[str, list[ContextChange]], dict[str, float | None]
-    ]:
-        starts: dict[str, list[ContextChange]] = {}
-        ends: dict[str, list[ContextChange]] = {}
-        ttls: dict[str, float | None] = {}
-        for name, (src, c) in self.decl["contexts"].items():
-            base: Path_ = ("contexts", name)
-            ttl = self.duration(src, (*base, "ttl"), c.ttl)
-            ttls[name] = ttl
-            for kind, triggers, target in (("start", c.start, starts), ("end", c.end, ends)):
-                for j, trig in enumerate(triggers):
-                    on = _as_tuple(trig if isinstance(trig, str) else trig.on)
-                    cond = None
-                    if isinstance(trig, S.Trigger) and trig.when:
-                        cond = self.expr(
-                            src, (*base, kind, j, "when"), trig.when, self._scope(on), True
-                        )
-                    for t in on:
-                        target.setdefault(t, []).append(ContextChange(name, cond, ttl))
-        return starts, ends, ttls
-
-    def _messages(self) -> dict[str, MessageDef]:
-        out: dict[str, MessageDef] = {}
-        for mid, (src, m) in self.decl["messages"].items():
-            if self.categories and m.category not in self.categories:
-                self.error(
-                    src,
-                    ("messages", mid, "category"),
-                    f"unknown category '{m.category}' (declare it under categories:)",
-                )
-            for j, ch in enumerate(m.channels):
-                if ch not in self.channels:
-                    self.error(src, ("messages", mid, "channels", j), f"unknown channel '{ch}'")
-            cooldown = self.duration(src, ("messages", mid, "cooldown"), m.cooldown)
-            out[mid] = MessageDef(
-                mid,
-                m.category,
-                tuple(m.channels),
-                m.template or mid,
-                cooldown,
-                src.location(("messages", mid, "__key__")),
-            )
-        return out
-
-    def _filter(self, src: SourceFile, path: Path_, s: S.Scope) -> ScopeFilter:
-        for field, known in (
-            ("categories", self.categories),
-            ("messages", self.decl["messages"]),
-            ("channels", self.channels),
-        ):
-            for j, v in enumerate(getattr(s, field)):
-                if known and v not in known:
-                    self.error(src, (*path, field, j), f"unknown {_SINGULAR[field]} '{v}'")
-        return ScopeFilter(frozenset(s.categories), frozenset(s.messages), frozenset(s.channels))
-
-    def _policies(self) -> list[CompiledPolicy]:
-        out = []
-        for pid, (src, p) in self.decl["policies"].items():
-            cond = self.expr(src, ("policies", pid, "when"), p.when, self._scope(None), True)
-            flt = self._filter(src, ("policies", pid, "suppress"), p.suppress)
-            if cond is not None:
-                out.append(CompiledPolicy(pid, cond, flt))
-        return out
-
-    def _caps_and_quiet(self) -> tuple[list[Cap], list[Quiet]]:
-        caps: list[Cap] = []
-        quiet: list[Quiet] = []
-        for src, f in self.files:
-            for i, c in self.items(src, f, "frequency_caps"):
-                w = self.duration(src, ("frequency_caps", i, "window"), c.window)
-                flt = self._filter(src, ("frequency_caps", i), c)
-                if w is not None:
-                    caps.append(Cap(c.id, flt, c.max, w))
-            for i, q in self.items(src, f, "quiet_hours"):
-                flt = self._filter(src, ("quiet_hours", i), q)
-                quiet.append(Quiet(q.id, flt, _clock(q.start), _clock(q.end)))
-        return caps, quiet
-
     def _rules(self, messages: dict[str, MessageDef]) -> list[CompiledRule]:
         out: list[CompiledRule] = []
         order = 0
@@ -465,7 +314,7 @@ class _Builder:
     def _rule(
         self, src: SourceFile, base: Path_, r: S.Rule, messages: dict[str, MessageDef], order: int
     ) -> CompiledRule | None:
-        triggers = _as_tuple(r.on)
+        triggers = as_tuple(r.on)
         scope = self._scope(triggers)
         whens = [] if r.when is None else ([r.when] if isinstance(r.when, str) else r.when)
         conds = []
@@ -526,70 +375,3 @@ class _Builder:
             location=src.location((*base, "id")),
             description=r.description,
         )
-
-
-def _without(data: dict[str, Any], bad: set[Path_]) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """A copy of a file's data without the items that failed validation.
-
-    For list sections it also returns, per section, the original index of each kept item,
-    so positions in error messages still point at the right place in the file.
-    """
-    out = dict(data)
-    kept: dict[str, list[int]] = {}
-    drop: dict[str, set[Any]] = {}
-    for path in bad:
-        if len(path) == 1:
-            out.pop(str(path[0]), None)
-        elif len(path) == 2:
-            drop.setdefault(str(path[0]), set()).add(path[1])
-    for section, keys in drop.items():
-        value = out.get(section)
-        if isinstance(value, dict):
-            out[section] = {k: v for k, v in value.items() if k not in keys}
-        elif isinstance(value, list):
-            kept[section] = [i for i in range(len(value)) if i not in keys]
-            out[section] = [value[i] for i in kept[section]]
-    return out, kept
-
-
-def _as_tuple(v: str | list[str]) -> tuple[str, ...]:
-    return (v,) if isinstance(v, str) else tuple(v)
-
-
-def _data_path(data: Any, loc: Sequence[int | str]) -> Path_:
-    """Keep the parts of a pydantic error location that exist in the data."""
-    path: list[str | int] = []
-    cur: Any = data
-    for part in loc:
-        in_map = isinstance(cur, dict) and isinstance(part, str) and part in cur
-        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
-        if in_map or in_list:
-            cur = cur[part]
-            path.append(part)
-    return tuple(path)
-
-
-def _pydantic_message(err: Any, path: Path_) -> str:
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(str(p) for p in path) or "<file>"
-    if err["type"] == "extra_forbidden":
-        where = ".".join(str(p) for p in path[:-2]) or "the file"
-        return f"unknown key '{loc[-1]}' in {where}"
-    if err["type"] == "missing":
-        return f"missing required key '{loc[-1]}' in {field}"
-    return f"{field}: {err['msg']}"
-
-
-def _owner(data: Any, path: Path_) -> str | None:
-    """The id of the rule (or the name of the item) a path belongs to."""
-    if len(path) >= 2 and path[0] == "rules" and isinstance(path[1], int):
-        try:
-            rid = data["rules"][path[1]].get("id")
-            return str(rid) if rid else f"rules[{path[1]}]"
-        except (KeyError, IndexError, AttributeError, TypeError):
-            return None
-    if len(path) >= 2 and isinstance(path[0], str) and isinstance(path[1], str):
-        return f"{path[0]}.{path[1]}"
-    if len(path) >= 2 and isinstance(path[1], int):
-        return f"{path[0]}[{path[1]}]"
-    return None

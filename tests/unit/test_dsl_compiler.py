@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.dsl.compiler import MAX_LENGTH, compile_expr
+from engine.dsl.compiler import compile_expr
 from engine.dsl.functions import EvalContext
+from engine.dsl.syntax import MAX_LENGTH
 from engine.dsl.types import Scope
 from engine.errors import ExpressionError
 from engine.models.state import CustomerState, SentRecord

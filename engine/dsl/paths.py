@@ -1,0 +1,166 @@
+"""Resolving data paths (event.data.x, customer.attributes.y, context.z) to null-safe reads.
+
+Attribute access only ever walks the data the engine hands to an expression (dicts and
+lists), never Python objects; every name is checked against the pack's declarations.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from engine.dsl.functions import FUNCTIONS
+from engine.dsl.syntax import MAX_DEPTH, call, const, dict_get, err, ref, subscript
+from engine.dsl.types import Scope
+
+Keys = list[tuple[ast.AST, str | int]]
+
+
+class PathResolver:
+    """Mixed into the compiler: turns a chain of attributes/subscripts into a typed read."""
+
+    scope: Scope
+    contexts: set[str]
+
+    def visit(self, node: ast.AST, depth: int) -> tuple[ast.expr, str]:
+        raise NotImplementedError
+
+    # -- data paths -----------------------------------------------------------------
+    def _chain(self, node: ast.expr, depth: int) -> tuple[ast.expr, str]:
+        keys: list[tuple[ast.AST, str | int]] = []
+        cur: ast.expr = node
+        while True:
+            if isinstance(cur, ast.Attribute):
+                if cur.attr.startswith("_"):
+                    raise err(cur, f"access to '{cur.attr}' is not allowed")
+                keys.append((cur, cur.attr))
+                cur = cur.value
+            elif isinstance(cur, ast.Subscript):
+                sl = cur.slice
+                if (
+                    not isinstance(sl, ast.Constant)
+                    or isinstance(sl.value, bool)
+                    or not (isinstance(sl.value, str | int))
+                ):
+                    raise err(cur, "subscripts must be a constant string or integer")
+                if isinstance(sl.value, str) and sl.value.startswith("_"):
+                    raise err(cur, f"access to '{sl.value}' is not allowed")
+                keys.append((cur, sl.value))
+                cur = cur.value
+            else:
+                break
+        keys.reverse()
+        if not isinstance(cur, ast.Name):
+            self.visit(cur, depth)  # a forbidden call or name below is the clearer error
+            raise err(cur, "attributes can only be read from event, customer or context")
+        if depth + len(keys) > MAX_DEPTH:
+            raise err(node, f"expression nests deeper than {MAX_DEPTH} levels")
+        return self._path(node, cur, keys)
+
+    def _path(
+        self, node: ast.expr, root: ast.Name, keys: list[tuple[ast.AST, str | int]]
+    ) -> tuple[ast.expr, str]:
+        name = root.id
+        if name == "now":
+            if keys:
+                raise err(keys[0][0], "now is a time and has no fields")
+            return ref("now"), "time"
+        if name == "event":
+            return self._event(root, keys)
+        if name == "customer":
+            return self._customer(root, keys)
+        if name == "context":
+            return self._context(root, keys)
+        if name.startswith("_"):
+            raise err(root, f"name '{name}' is not allowed")
+        if name in FUNCTIONS:
+            raise err(root, f"'{name}' is a function: call it as {name}(...)")
+        raise err(root, f"unknown name '{name}' (use event, customer, context or now)")
+
+    def _rest(
+        self, base: ast.expr, typ: str, keys: list[tuple[ast.AST, str | int]]
+    ) -> tuple[ast.expr, str]:
+        """Walk into user data below a declared field: null-safe, untyped."""
+        for node, key in keys:
+            if typ not in ("map", "list", "any"):
+                raise err(node, f"a value of type {typ} has no field '{key}'")
+            base = (
+                call("_g", base, const(key))
+                if isinstance(key, str)
+                else call("_idx", base, const(key))
+            )
+            typ = "any"
+        return base, typ
+
+    def _event(self, root: ast.Name, keys: list[tuple[ast.AST, str | int]]) -> tuple[ast.expr, str]:
+        if not keys:
+            raise err(root, "name a field of the event, e.g. event.type or event.data.x")
+        node, key = keys[0]
+        if key in ("id", "customer", "type"):
+            return self._rest(subscript(ref("ev"), str(key)), "str", keys[1:])
+        if key in ("at", "received"):
+            return self._rest(subscript(ref("ev"), str(key)), "time", keys[1:])
+        if key != "data":
+            raise err(node, f"the event has no field '{key}' (id, customer, type, at, data)")
+        if len(keys) == 1:
+            return ref("d"), "map"
+        fnode, fkey = keys[1]
+        if not isinstance(fkey, str):
+            raise err(fnode, "event.data fields are named, not indexed")
+        declared = self.scope.event_data
+        if declared is None:
+            typ = "any"
+        elif fkey in declared:
+            typ = declared[fkey]
+        else:
+            known = ", ".join(sorted(declared)) or "none"
+            raise err(fnode, f"unknown field event.data.{fkey} for the trigger (known: {known})")
+        return self._rest(dict_get(ref("d"), fkey), typ, keys[2:])
+
+    def _customer(
+        self, root: ast.Name, keys: list[tuple[ast.AST, str | int]]
+    ) -> tuple[ast.expr, str]:
+        if not keys:
+            raise err(root, "name a field of the customer, e.g. customer.attributes.segment")
+        node, section = keys[0]
+        if section == "id":
+            return self._rest(subscript(ref("cu"), "id"), "str", keys[1:])
+        sections = ("attributes", "consent", "counters", "windows", "timestamps")
+        if section not in sections:
+            raise err(node, f"the customer has no field '{section}' ({', '.join(sections)}, id)")
+        if len(keys) == 1:
+            raise err(node, f"name one of customer.{section}'s fields")
+        fnode, fkey = keys[1]
+        if not isinstance(fkey, str):
+            raise err(fnode, f"customer.{section} fields are named, not indexed")
+        base = subscript(ref("cu"), str(section))
+        s = self.scope
+        if section == "attributes":
+            attrs = s.attributes
+            if attrs is not None and fkey not in attrs:
+                raise err(fnode, f"unknown attribute '{fkey}' (declare it under attributes:)")
+            typ = "any" if attrs is None else attrs[fkey]
+            return self._rest(dict_get(base, fkey), typ, keys[2:])
+        if section == "consent":
+            if s.channels and fkey not in s.channels:
+                raise err(fnode, f"unknown channel '{fkey}'")
+            return self._rest(dict_get(base, fkey, False), "bool", keys[2:])
+        known = {"counters": s.counters, "windows": s.windows, "timestamps": s.timestamps}[
+            str(section)
+        ]
+        if fkey not in known:
+            raise err(fnode, f"unknown {str(section)[:-1]} '{fkey}' (declare it in a state update)")
+        if section == "timestamps":
+            return self._rest(dict_get(base, fkey), "time", keys[2:])
+        typ = "int" if section == "windows" else "float"
+        return self._rest(dict_get(base, fkey, 0), typ, keys[2:])
+
+    def _context(
+        self, root: ast.Name, keys: list[tuple[ast.AST, str | int]]
+    ) -> tuple[ast.expr, str]:
+        if len(keys) != 1 or not isinstance(keys[0][1], str):
+            raise err(root, "name one context, e.g. context.in_transit")
+        node, key = keys[0]
+        if key not in self.scope.contexts:
+            raise err(node, f"unknown context '{key}' (declare it under contexts:)")
+        self.contexts.add(key)
+        return ast.Compare(left=const(key), ops=[ast.In()], comparators=[ref("cx")]), "bool"

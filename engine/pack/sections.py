@@ -1,0 +1,209 @@
+"""Compiling the declarative sections of a pack: state updates, contexts, messages,
+policies, caps and quiet hours. Mixed into the loader's builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.dsl.compiler import CompiledExpr
+from engine.dsl.functions import clock_minutes
+from engine.dsl.types import Scope
+from engine.pack import schema as S
+from engine.pack.locate import as_tuple
+from engine.pack.model import (
+    Cap,
+    CompiledPolicy,
+    CompiledUpdate,
+    ContextChange,
+    MessageDef,
+    Param,
+    Quiet,
+    ScopeFilter,
+)
+from engine.pack.source import Path_, SourceFile
+
+_SINGULAR = {"categories": "category", "messages": "message", "channels": "channel"}
+
+
+class SectionCompiler:
+    """What the builder provides to the section compilers below."""
+
+    files: list[tuple[SourceFile, S.RuleFile]]
+    decl: dict[str, dict[str, tuple[SourceFile, Any]]]
+    channels: frozenset[str]
+    categories: frozenset[str]
+    counters: frozenset[str]
+    windows: dict[str, float]
+    timestamps: frozenset[str]
+
+    def items(self, src: SourceFile, f: S.RuleFile, section: str) -> list[tuple[int, Any]]:
+        raise NotImplementedError
+
+    def error(
+        self,
+        src: SourceFile,
+        path: Path_,
+        msg: str,
+        rule_id: str | None = None,
+        inner: tuple[int, int] | None = None,
+    ) -> None:
+        raise NotImplementedError
+
+    def expr(
+        self, src: SourceFile, path: Path_, text: str, scope: Scope, boolean: bool = False
+    ) -> CompiledExpr | None:
+        raise NotImplementedError
+
+    def param(self, src: SourceFile, path: Path_, value: Any, scope: Scope) -> Param | None:
+        raise NotImplementedError
+
+    def duration(self, src: SourceFile, path: Path_, value: Any) -> float | None:
+        raise NotImplementedError
+
+    def _scope(self, triggers: Any) -> Scope:
+        raise NotImplementedError
+
+    def _state_names(self) -> tuple[frozenset[str], dict[str, float], frozenset[str]]:
+        counters: set[str] = set()
+        windows: dict[str, float] = {}
+        stamps: set[str] = set()
+        for src, f in self.files:
+            for i, u in self.items(src, f, "updates"):
+                counters.update(u.increment, u.reset)
+                stamps.update(u.timestamp)
+                for name, w in u.count_in_window.items():
+                    secs = self.duration(src, ("updates", i, "count_in_window", name), w)
+                    if secs is not None:
+                        windows[name] = max(windows.get(name, 0.0), secs)
+        return frozenset(counters), windows, frozenset(stamps)
+
+    def _updates(self) -> dict[str, list[CompiledUpdate]]:
+        out: dict[str, list[CompiledUpdate]] = {}
+        attrs = self.decl["attributes"]
+        for src, f in self.files:
+            for i, u in self.items(src, f, "updates"):
+                base: Path_ = ("updates", i)
+                triggers = as_tuple(u.on)
+                scope = self._scope(triggers)
+                cond = self.expr(src, (*base, "when"), u.when, scope, True) if u.when else None
+                sets: dict[str, Param] = {}
+                for k, v in u.set.items():
+                    if k not in attrs:
+                        self.error(
+                            src,
+                            (*base, "set", k, "__key__"),
+                            f"unknown attribute '{k}' (declare it under attributes:)",
+                        )
+                    p = self.param(src, (*base, "set", k), v, scope)
+                    if p is not None:
+                        sets[k] = p
+                incs = {
+                    k: p
+                    for k, v in u.increment.items()
+                    if (p := self.param(src, (*base, "increment", k), v, scope)) is not None
+                }
+                merge_a = (
+                    self.expr(src, (*base, "merge_attributes"), u.merge_attributes, scope)
+                    if u.merge_attributes
+                    else None
+                )
+                merge_c = (
+                    self.expr(src, (*base, "merge_consent"), u.merge_consent, scope)
+                    if u.merge_consent
+                    else None
+                )
+                cu = CompiledUpdate(
+                    triggers,
+                    cond,
+                    sets,
+                    incs,
+                    tuple(u.reset),
+                    {k: self.windows[k] for k in u.count_in_window if k in self.windows},
+                    tuple(u.timestamp),
+                    merge_a,
+                    merge_c,
+                )
+                for t in triggers:
+                    out.setdefault(t, []).append(cu)
+        return out
+
+    def _contexts(
+        self,
+    ) -> tuple[
+        dict[str, list[ContextChange]], dict[str, list[ContextChange]], dict[str, float | None]
+    ]:
+        starts: dict[str, list[ContextChange]] = {}
+        ends: dict[str, list[ContextChange]] = {}
+        ttls: dict[str, float | None] = {}
+        for name, (src, c) in self.decl["contexts"].items():
+            base: Path_ = ("contexts", name)
+            ttl = self.duration(src, (*base, "ttl"), c.ttl)
+            ttls[name] = ttl
+            for kind, triggers, target in (("start", c.start, starts), ("end", c.end, ends)):
+                for j, trig in enumerate(triggers):
+                    on = as_tuple(trig if isinstance(trig, str) else trig.on)
+                    cond = None
+                    if isinstance(trig, S.Trigger) and trig.when:
+                        cond = self.expr(
+                            src, (*base, kind, j, "when"), trig.when, self._scope(on), True
+                        )
+                    for t in on:
+                        target.setdefault(t, []).append(ContextChange(name, cond, ttl))
+        return starts, ends, ttls
+
+    def _messages(self) -> dict[str, MessageDef]:
+        out: dict[str, MessageDef] = {}
+        for mid, (src, m) in self.decl["messages"].items():
+            if self.categories and m.category not in self.categories:
+                self.error(
+                    src,
+                    ("messages", mid, "category"),
+                    f"unknown category '{m.category}' (declare it under categories:)",
+                )
+            for j, ch in enumerate(m.channels):
+                if ch not in self.channels:
+                    self.error(src, ("messages", mid, "channels", j), f"unknown channel '{ch}'")
+            cooldown = self.duration(src, ("messages", mid, "cooldown"), m.cooldown)
+            out[mid] = MessageDef(
+                mid,
+                m.category,
+                tuple(m.channels),
+                m.template or mid,
+                cooldown,
+                src.location(("messages", mid, "__key__")),
+            )
+        return out
+
+    def _filter(self, src: SourceFile, path: Path_, s: S.Scope) -> ScopeFilter:
+        for field, known in (
+            ("categories", self.categories),
+            ("messages", self.decl["messages"]),
+            ("channels", self.channels),
+        ):
+            for j, v in enumerate(getattr(s, field)):
+                if known and v not in known:
+                    self.error(src, (*path, field, j), f"unknown {_SINGULAR[field]} '{v}'")
+        return ScopeFilter(frozenset(s.categories), frozenset(s.messages), frozenset(s.channels))
+
+    def _policies(self) -> list[CompiledPolicy]:
+        out = []
+        for pid, (src, p) in self.decl["policies"].items():
+            cond = self.expr(src, ("policies", pid, "when"), p.when, self._scope(None), True)
+            flt = self._filter(src, ("policies", pid, "suppress"), p.suppress)
+            if cond is not None:
+                out.append(CompiledPolicy(pid, cond, flt))
+        return out
+
+    def _caps_and_quiet(self) -> tuple[list[Cap], list[Quiet]]:
+        caps: list[Cap] = []
+        quiet: list[Quiet] = []
+        for src, f in self.files:
+            for i, c in self.items(src, f, "frequency_caps"):
+                w = self.duration(src, ("frequency_caps", i, "window"), c.window)
+                flt = self._filter(src, ("frequency_caps", i), c)
+                if w is not None:
+                    caps.append(Cap(c.id, flt, c.max, w))
+            for i, q in self.items(src, f, "quiet_hours"):
+                flt = self._filter(src, ("quiet_hours", i), q)
+                quiet.append(Quiet(q.id, flt, clock_minutes(q.start), clock_minutes(q.end)))
+        return caps, quiet
