@@ -43,6 +43,7 @@ class Engine:
             return BatchResult()
         states = await self.store.load(due)
         result = tick(self.pack, states, now, trace=self.trace)
-        if result.changed:
-            await self.store.save({c: states[c] for c in result.changed})
+        # Save every customer the index named, even with nothing fired: saving re-indexes
+        # (or un-indexes) its next follow-up, so a stale index entry cannot come back forever.
+        await self.store.save(states)
         return result

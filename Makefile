@@ -1,0 +1,43 @@
+# Two commands for a fresh machine: `make demo` (the main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install services-up services-down test unit lint demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+services-up: install
+	$(BIN)/tact services up
+
+services-down:
+	-$(BIN)/tact services down
+
+## The test suite: unit, scenario and integration tests against real Kafka and Redis.
+test: services-up
+	$(BIN)/python -m pytest -q
+
+## Unit and scenario tests only (no services needed).
+unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## Services up, the worker on the example rules, synthetic traffic, the dashboard URL.
+demo: services-up
+	$(BIN)/tact demo
+
+bench: install
+	$(BIN)/python -m load_tests.bench_rules --quick
+
+clean: services-down
+	rm -rf $(VENV) .tact .pytest_cache .mypy_cache .ruff_cache
