@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from engine.errors import TactError
@@ -26,6 +27,7 @@ __all__ = [
     "port_open",
     "read_pid",
     "running_pid",
+    "tail_files",
     "terminate",
 ]
 
@@ -121,3 +123,16 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def tail_files(paths: Iterable[Path], lines: int = 20) -> str:
+    """The last ``lines`` of each readable, non-empty file, headed by its path (for errors)."""
+    parts: list[str] = []
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        if text:
+            parts.append(f"--- {path} ---\n" + "\n".join(text[-lines:]))
+    return "\n".join(parts)

@@ -8,7 +8,6 @@ Concurrent ``up``/``down`` calls (parallel test sessions, two shells) serialise 
 from __future__ import annotations
 
 import fcntl
-import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -313,7 +312,3 @@ def ensure_topics(
         raise ServicesError(f"creating topics on {bootstrap} failed: {exc}") from exc
     finally:
         admin.close()
-
-
-# kafka-python logs connection retries at WARNING; the services layer reports its own errors.
-logging.getLogger("kafka").addHandler(logging.NullHandler())

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.services import ServicesError, port_open, running_pid, terminate
+from engine.services import ServicesError, port_open, running_pid, tail_files, terminate
 
 __all__ = ["HOST", "PROCESS_MARKER", "RedisNode", "ensure_redis_server", "ping"]
 
@@ -152,8 +152,4 @@ class RedisNode:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return "(no Redis log output)"
-        return f"--- {self.log_file} ---\n" + "\n".join(text[-lines:])
+        return tail_files((self.log_file,), lines) or "(no Redis log output)"
