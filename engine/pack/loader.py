@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.dsl.compiler import CompiledExpr, compile_expr
+from engine.dsl.compiler import CompiledExpr, compile_all, compile_expr
 from engine.dsl.durations import parse_duration
 from engine.dsl.types import Scope, join
 from engine.errors import ExpressionError, RuleIssue, RulePackError, SourceLocation
@@ -363,6 +363,7 @@ class _Builder(SectionCompiler):
             id=r.id,
             triggers=triggers,
             conditions=tuple(conds),
+            check=compile_all(conds),
             message=msg,
             channels=channels,
             params=params,
@@ -375,3 +376,4 @@ class _Builder(SectionCompiler):
             location=src.location((*base, "id")),
             description=r.description,
         )
+

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from engine.dsl.compiler import CompiledExpr
+from engine.dsl.compiler import CompiledExpr, Evaluator
 from engine.errors import RuleIssue, SourceLocation
 
 Param = CompiledExpr | int | float | bool
@@ -37,6 +36,7 @@ class CompiledRule:
     unless: frozenset[str] = frozenset()
     location: SourceLocation | None = None
     description: str = ""
+    check: Evaluator | None = None  # all conditions as one function (None: always true)
 
 
 @dataclass(slots=True)
@@ -132,11 +132,10 @@ class RulePack:
     caps: list[Cap]
     quiet_hours: list[Quiet]
     findings: list[RuleIssue] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    rules_by_id: dict[str, CompiledRule] = field(default_factory=dict, repr=False)
 
-    @property
-    def rules_by_id(self) -> dict[str, CompiledRule]:
-        return {r.id: r for r in self.rules}
+    def __post_init__(self) -> None:
+        self.rules_by_id = {r.id: r for r in self.rules}
 
     def summary(self) -> str:
         return (

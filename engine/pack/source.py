@@ -38,9 +38,13 @@ class SourceFile:
     data: Any
     marks: dict[Path_, Mark] = field(default_factory=dict)
 
+    _lines: list[str] | None = field(default=None, repr=False)
+
     @property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        if self._lines is None:  # split once: error locations are looked up per item
+            self._lines = self.text.splitlines()
+        return self._lines
 
     def line_text(self, line: int) -> str:
         lines = self.lines

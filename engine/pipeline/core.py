@@ -97,7 +97,7 @@ class _Decider:
         self.pack = pack
         self.trace = trace
         self.result = BatchResult()
-        self.rules = pack.rules_by_id
+        self.rules = pack.rules_by_id  # built once per pack
 
     def _note(self, key: str, line: str) -> None:
         if self.trace:
@@ -149,36 +149,49 @@ class _Decider:
             self._note(e.id, "duplicate event id: already processed, nothing decided")
             return
         at = e.at.timestamp()
-        fired = self._fire_due(st, at)
-        res.fired.extend(fired)
-        ev = event_view(env)
-        res.changed.add(st.customer)
-        for rid in cancel(self.pack, e.type, st):
-            self._note(e.id, f"follow-up {rid} cancelled by {e.type}")
+        fired = self._fire_due(st, at) if st.followups else []
+        if fired:
+            res.fired.extend(fired)
         pack = self.pack
-        updates = pack.updates.get(e.type)
-        if updates or e.type in pack.context_starts or e.type in pack.context_ends:
-            pre = self._env(st, ev, at)
+        etype = e.type
+        ev = event_view(env, at)
+        res.changed.add(st.customer)
+        if st.followups and etype in pack.cancels:
+            for rid in cancel(pack, etype, st):
+                self._note(e.id, f"follow-up {rid} cancelled by {etype}")
+        envx = self._env(st, ev, at)
+        updates = pack.updates.get(etype)
+        if updates or etype in pack.context_starts or etype in pack.context_ends:
             for u in updates or ():
-                self._guard(partial(apply_update, u, st, pre), "update", e.id)
+                self._guard(partial(apply_update, u, st, envx), "update", e.id)
             changes: list[str] = []
             self._guard(
-                lambda: changes.extend(apply_contexts(pack, e.type, st, pre)), "context", e.id
+                lambda: changes.extend(apply_contexts(pack, etype, st, envx)), "context", e.id
             )
             if changes:
                 self._note(e.id, "contexts: " + " ".join(changes))
+            envx.refresh(st, pack.windows)  # rules see the state after this event's updates
         st.seen[e.id] = at
         if at > st.last_event:
             st.last_event = at
         prune(pack, st, at)
-        rules = pack.by_trigger.get(e.type)
+        rules = pack.by_trigger.get(etype)
         decisions: list[Decision] = []
         if rules:
-            envx = self._env(st, ev, at)
             arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace)
+            args = (ev, envx.d, envx.cu, envx.cx, at, envx.ctx)
             for rule in rules:
-                if not self._qualifies(rule, envx, e.id):
-                    continue
+                check = rule.check
+                if self.trace:
+                    if not self._explain_conditions(rule, envx, e.id):
+                        continue
+                elif check is not None:
+                    try:
+                        if not check(*args):
+                            continue
+                    except Exception as exc:  # bad data must not stop the batch; it is counted
+                        res.faults.append(RuleFault(rule.id, e.id, f"{type(exc).__name__}: {exc}"))
+                        continue
                 if rule.delay is not None:
                     due = schedule(rule, st, ev, at)
                     self._note(e.id, f"rule {rule.id}: follow-up scheduled for +{due - at:g}s")
@@ -187,15 +200,14 @@ class _Decider:
                     self._note_decision(e.id, dec)
             decisions = arb.decisions
         elif self.trace:
-            self._note(e.id, f"no rule listens to {e.type}")
+            self._note(e.id, f"no rule listens to {etype}")
         res.outcomes.append(EventOutcome(e.id, e.customer, "processed", fired + decisions))
-        res.decisions.extend(fired)
+        if fired:
+            res.decisions.extend(fired)
         res.decisions.extend(decisions)
 
-    def _qualifies(self, rule: CompiledRule, env: Env, event_id: str) -> bool:
+    def _explain_conditions(self, rule: CompiledRule, env: Env, event_id: str) -> bool:
         try:
-            if not self.trace:
-                return all(env.eval(c) for c in rule.conditions)
             ok = True
             for c in rule.conditions:
                 for part in c.parts():
@@ -205,7 +217,7 @@ class _Decider:
             if not rule.conditions:
                 self._note(event_id, f"rule {rule.id}: no conditions -> True")
             return ok
-        except Exception as exc:  # bad data must not stop the batch; it is reported
+        except Exception as exc:
             self.result.faults.append(RuleFault(rule.id, event_id, f"{type(exc).__name__}: {exc}"))
             self._note(event_id, f"rule {rule.id}: error {type(exc).__name__}: {exc}")
             return False

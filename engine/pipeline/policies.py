@@ -56,6 +56,7 @@ class Arbiter:
     Rules come in priority order; a candidate that survives every policy takes one of
     the channel's slots for this event, or is suppressed as ``lower_priority``. What is
     sent is recorded in history at once, so caps and cooldowns see it for the next one.
+    Cap counts and last-sent times are computed once per moment and kept up to date.
     """
 
     def __init__(
@@ -74,18 +75,54 @@ class Arbiter:
         self.event_age = event_age
         self.trace = trace
         self.slots: dict[str, int] = {}
-        self._policy: dict[str, bool] = {}
+        self._policy: dict[int, bool] = {}
+        self._caps: list[int] | None = None
+        self._last: dict[str, float] | None = None
+        self._decided_at = datetime.fromtimestamp(env.now, UTC)
         self.decisions: list[Decision] = []
 
-    def policy_holds(self, pid: str, i: int) -> bool:
-        hit = self._policy.get(pid)
+    def policy_holds(self, i: int) -> bool:
+        hit = self._policy.get(i)
         if hit is None:
             try:
                 hit = bool(self.env.eval(self.pack.policies[i].condition))
             except Exception:
-                hit = False  # a broken policy must not send what it meant to stop
-            self._policy[pid] = hit
+                hit = False  # a broken policy must not crash the batch; faults are counted
+            self._policy[i] = hit
         return hit
+
+    def cap_counts(self) -> list[int]:
+        if self._caps is None:
+            now, history = self.env.now, self.st.history
+            self._caps = [
+                sum(
+                    1
+                    for h in history
+                    if h.at > now - cap.window
+                    and cap.scope.matches_record(h.category, h.message, h.channel)
+                )
+                for cap in self.pack.caps
+            ]
+        return self._caps
+
+    def last_sent(self) -> dict[str, float]:
+        if self._last is None:
+            last: dict[str, float] = {}
+            for h in self.st.history:
+                if h.at > last.get(h.message, float("-inf")):
+                    last[h.message] = h.at
+            self._last = last
+        return self._last
+
+    def _record(self, rule: CompiledRule, channel: str) -> None:
+        msg, now = rule.message, self.env.now
+        self.st.history.append(SentRecord(msg.id, channel, msg.category, now))
+        if self._caps is not None:
+            for i, cap in enumerate(self.pack.caps):
+                if cap.scope.matches(msg, channel):
+                    self._caps[i] += 1
+        if self._last is not None:
+            self._last[msg.id] = now
 
     def reasons(
         self, rule: CompiledRule, channel: str, notes: list[str] | None = None
@@ -93,62 +130,60 @@ class Arbiter:
         """Every reason that applies; with ``notes``, also what each check found."""
         st, now, msg = self.st, self.env.now, rule.message
         out: list[str] = []
-
-        def check(name: str, hit: bool, detail: str, reason: str) -> None:
-            if hit:
-                out.append(reason)
-            if notes is not None:
-                notes.append(f"{name}: {detail}{' -> ' + reason if hit else ''}")
-
         if rule.holdout:
-            check(
-                "holdout",
-                in_holdout(st.customer, *rule.holdout),
-                f"{rule.holdout[0]:g}% group",
-                "holdout",
-            )
+            held = in_holdout(st.customer, *rule.holdout)
+            if held:
+                out.append("holdout")
+            if notes is not None:
+                notes.append(f"holdout {rule.holdout[0]:g}%: {'in' if held else 'out'}")
         if rule.relevance is not None:
-            check(
-                "relevance",
-                self.event_age > rule.relevance,
-                f"received {fmt(max(self.event_age, 0))} after the event, window "
-                f"{fmt(rule.relevance)}",
-                "stale",
-            )
-        check(
-            f"consent {channel}",
-            not st.consent.get(channel),
-            "given" if st.consent.get(channel) else "missing",
-            "no_consent",
-        )
+            stale = self.event_age > rule.relevance
+            if stale:
+                out.append("stale")
+            if notes is not None:
+                notes.append(
+                    f"relevance: received {fmt(max(self.event_age, 0))} after the "
+                    f"event, window {fmt(rule.relevance)}" + (" -> stale" * stale)
+                )
+        consent = bool(st.consent.get(channel))
+        if not consent:
+            out.append("no_consent")
+        if notes is not None:
+            notes.append(f"consent {channel}: " + ("given" if consent else "missing -> no_consent"))
         for i, p in enumerate(self.pack.policies):
             if p.scope.matches(msg, channel):
-                hit = self.policy_holds(p.id, i)
-                check(f"policy {p.id}", hit, f"{p.condition.source} is {hit}", p.id)
+                hit = self.policy_holds(i)
+                if hit:
+                    out.append(p.id)
+                if notes is not None:
+                    notes.append(
+                        f"policy {p.id}: {p.condition.source} is {hit}"
+                        + (f" -> {p.id}" if hit else "")
+                    )
         if msg.cooldown is not None:
-            since = now - msg.cooldown
-            last = max((h.at for h in st.history if h.message == msg.id), default=None)
-            check(
-                f"cooldown {fmt(msg.cooldown)}",
-                last is not None and last > since,
-                "never sent" if last is None else f"last sent {fmt(now - last)} ago",
-                "cooldown",
-            )
-        for cap in self.pack.caps:
-            if cap.scope.matches(msg, channel):
-                since = now - cap.window
-                n = sum(
-                    1
-                    for h in st.history
-                    if h.at > since and cap.scope.matches_record(h.category, h.message, h.channel)
-                )
-                check(f"cap {cap.id}", n >= cap.max, f"{n} of {cap.max} used", "frequency_cap")
-        if "frequency_cap" in out:  # several caps may hit; the reason is listed once
-            out = [
-                r
-                for i, r in enumerate(out)
-                if r != "frequency_cap" or out.index("frequency_cap") == i
-            ]
+            last = self.last_sent().get(msg.id)
+            cooling = last is not None and last > now - msg.cooldown
+            if cooling:
+                out.append("cooldown")
+            if notes is not None:
+                seen = "never sent" if last is None else f"last sent {fmt(now - last)} ago"
+                notes.append(f"cooldown {fmt(msg.cooldown)}: {seen}" + (" -> cooldown" * cooling))
+        if self.pack.caps:
+            counts = self.cap_counts()
+            capped = False
+            for i, cap in enumerate(self.pack.caps):
+                if cap.scope.matches(msg, channel):
+                    full = counts[i] >= cap.max
+                    capped = capped or full
+                    if notes is not None:
+                        notes.append(
+                            f"cap {cap.id}: {counts[i]} of {cap.max} used"
+                            + (" -> frequency_cap" * full)
+                        )
+                    elif full:
+                        break
+            if capped:
+                out.append("frequency_cap")
         return out
 
     def params(self, rule: CompiledRule) -> dict[str, Any]:
@@ -161,7 +196,7 @@ class Arbiter:
                 out[k] = None
         return out
 
-    def consider(self, rule: CompiledRule, event_id: str | None = None) -> list[Decision]:
+    def consider(self, rule: CompiledRule) -> list[Decision]:
         made: list[Decision] = []
         params = self.params(rule)
         limit = self.pack.settings.max_per_event_per_channel
@@ -170,26 +205,24 @@ class Arbiter:
             reasons = self.reasons(rule, ch, trace if self.trace else None)
             after = None
             if not reasons:
-                if self.slots.get(ch, 0) >= limit:
+                used = self.slots.get(ch, 0)
+                if used >= limit:
                     reasons = ["lower_priority"]
+                    if self.trace:
+                        trace.append(
+                            f"arbitration: {ch} already has {limit} message(s) for "
+                            "this event -> lower_priority"
+                        )
                 else:
-                    self.slots[ch] = self.slots.get(ch, 0) + 1
-                    after, quiet = deliver_after(self.pack, rule, ch, self.env)
-                    if self.trace and quiet:
-                        trace.append(f"quiet hours {quiet}: deferred")
-                    self.st.history.append(
-                        SentRecord(rule.message.id, ch, rule.message.category, self.env.now)
-                    )
+                    self.slots[ch] = used + 1
+                    if self.pack.quiet_hours:
+                        after, quiet = deliver_after(self.pack, rule, ch, self.env)
+                        if self.trace and quiet:
+                            trace.append(f"quiet hours {quiet}: deferred")
+                    self._record(rule, ch)
             if self.trace:
-                if reasons == ["lower_priority"]:
-                    trace.append(
-                        f"arbitration: {ch} already has {limit} message(s) for this "
-                        "event -> lower_priority"
-                    )
                 trace.append("sent" if not reasons else "suppressed: " + ", ".join(reasons))
-            made.append(
-                self._decision(rule, ch, params, reasons, after, trace, event_id or self.event_id)
-            )
+            made.append(self._decision(rule, ch, params, reasons, after, trace))
         self.decisions.extend(made)
         return made
 
@@ -201,24 +234,25 @@ class Arbiter:
         reasons: list[str],
         after: float | None,
         trace: list[str],
-        event_id: str,
     ) -> Decision:
         msg = rule.message
-        return Decision.model_construct(
-            id=decision_id(event_id, rule.id, channel),
-            event_id=event_id,
-            customer=self.st.customer,
-            rule=rule.id,
-            message=msg.id,
-            template=msg.template,
-            category=msg.category,
-            channel=channel,
-            params=params,
-            outcome="suppressed" if reasons else "sent",
-            reasons=reasons,
-            deliver_after=datetime.fromtimestamp(after, UTC) if after is not None else None,
-            decided_at=datetime.fromtimestamp(self.env.now, UTC),
-            priority=rule.priority,
-            rules_version=self.pack.version,
-            trace=trace,
+        return Decision.trusted(
+            {
+                "id": decision_id(self.event_id, rule.id, channel),
+                "event_id": self.event_id,
+                "customer": self.st.customer,
+                "rule": rule.id,
+                "message": msg.id,
+                "template": msg.template,
+                "category": msg.category,
+                "channel": channel,
+                "params": params,
+                "outcome": "suppressed" if reasons else "sent",
+                "reasons": reasons,
+                "deliver_after": datetime.fromtimestamp(after, UTC) if after is not None else None,
+                "decided_at": self._decided_at,
+                "priority": rule.priority,
+                "rules_version": self.pack.version,
+                "trace": trace,
+            }
         )

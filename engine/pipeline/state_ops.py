@@ -9,6 +9,7 @@ from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import EvalContext
 from engine.models.state import CustomerState, PendingFollowup
 from engine.pack.model import CompiledRule, CompiledUpdate, Param, RulePack
+from engine.pipeline.views import active_contexts, window_counts
 
 _SCALAR = (str, int, float, bool, type(None))
 MAX_HISTORY = 256
@@ -35,6 +36,12 @@ class Env:
         self.cx = cx
         self.now = now
         self.ctx = ctx
+
+    def refresh(self, st: CustomerState, windows: dict[str, float]) -> None:
+        """Re-read what an event's updates may have changed: windowed counts, contexts."""
+        if st.windows:
+            self.cu["windows"] = window_counts(st, self.now, windows)
+        self.cx = active_contexts(st, self.now)
 
     def eval(self, expr: CompiledExpr) -> Any:
         return expr.fn(self.ev, self.d, self.cu, self.cx, self.now, self.ctx)

@@ -8,25 +8,30 @@ from engine.models.event import Envelope
 from engine.models.state import CustomerState
 
 
-def event_view(env: Envelope) -> dict[str, Any]:
+def event_view(env: Envelope, at: float) -> dict[str, Any]:
     ev = env.event
     return {
         "id": ev.id,
         "customer": ev.customer,
         "type": ev.type,
-        "at": ev.at.timestamp(),
+        "at": at,
         "received": env.received,
         "data": ev.data,
     }
 
 
-def customer_view(st: CustomerState, now: float, windows: dict[str, float]) -> dict[str, Any]:
+def window_counts(st: CustomerState, now: float, windows: dict[str, float]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name, times in st.windows.items():
         w = windows.get(name)
         if w is not None:
             since = now - w
             counts[name] = sum(1 for t in times if t > since)
+    return counts
+
+
+def customer_view(st: CustomerState, now: float, windows: dict[str, float]) -> dict[str, Any]:
+    counts = window_counts(st, now, windows) if st.windows else {}
     return {
         "id": st.customer,
         "attributes": st.attributes,

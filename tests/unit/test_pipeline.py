@@ -210,3 +210,13 @@ def test_decide_creates_states_for_new_customers() -> None:
     assert "new" in states and result.changed == {"new"}
     assert {d.reasons[0] for d in result.decisions} == {"no_consent"}
     h.close()
+
+
+def test_trusted_decisions_equal_validated_ones(h: Harness) -> None:
+    from engine.models.decision import Decision
+
+    for d in h.emit("c1", "login"):
+        validated = Decision.model_validate_json(d.to_json())
+        assert validated == d
+        assert validated.model_dump() == d.model_dump()
+        assert Decision.model_construct(**d.model_dump()) == d

@@ -1,0 +1,1 @@
+"""Load and performance benchmarks (not part of the test suite)."""
