@@ -71,17 +71,17 @@ def apply_update(u: CompiledUpdate, st: CustomerState, env: Env) -> None:
     for k in u.timestamps:
         st.timestamps[k] = now
     if u.merge_attributes is not None:
-        m = env.eval(u.merge_attributes)
-        if isinstance(m, dict):
-            for k, v in list(m.items())[:MAX_MERGED_KEYS]:
-                if isinstance(k, str) and isinstance(v, _SCALAR):
-                    st.attributes[k] = v
+        _merge(st.attributes, env.eval(u.merge_attributes), _SCALAR)
     if u.merge_consent is not None:
-        m = env.eval(u.merge_consent)
-        if isinstance(m, dict):
-            for k, v in list(m.items())[:MAX_MERGED_KEYS]:
-                if isinstance(k, str) and isinstance(v, bool):
-                    st.consent[k] = v
+        _merge(st.consent, env.eval(u.merge_consent), bool)
+
+
+def _merge(target: dict[str, Any], source: Any, kinds: type | tuple[type, ...]) -> None:
+    """Merge a map from event data, keeping only string keys and values of the given kinds."""
+    if isinstance(source, dict):
+        for k, v in list(source.items())[:MAX_MERGED_KEYS]:
+            if isinstance(k, str) and isinstance(v, kinds):
+                target[k] = v
 
 
 def apply_contexts(pack: RulePack, event_type: str, st: CustomerState, env: Env) -> list[str]:
