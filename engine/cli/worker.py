@@ -1,0 +1,79 @@
+"""`tact run`: the streaming worker (Kafka in, decisions out). Parses, configures, delegates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+Rules = Annotated[
+    Path | None,
+    typer.Option("--rules", help="Rule pack directory or file (env TACT_RULES_PATH)."),
+]
+Brokers = Annotated[
+    str | None,
+    typer.Option("--brokers", help="Kafka bootstrap servers, comma-separated "
+                                   "(env TACT_KAFKA_BROKERS)."),
+]
+RedisUrl = Annotated[
+    str | None,
+    typer.Option("--redis-url", help="Redis URL (env TACT_REDIS_URL).", show_default=False),
+]
+WebPort = Annotated[
+    int | None,
+    typer.Option("--web-port", help="Health/admin HTTP port (env TACT_WEB_PORT; default 6066)."),
+]
+WorkerId = Annotated[
+    str | None,
+    typer.Option("--worker-id", envvar="TACT_WORKER_ID",
+                 help="Stable, unique name of this worker: its Kafka transactional id and "
+                      "group instance id. Restart a crashed worker under the same id "
+                      "(default: the host name)."),
+]
+Prefix = Annotated[
+    str, typer.Option("--redis-prefix", envvar="TACT_REDIS_PREFIX", help="Redis key prefix.")
+]
+WallClock = Annotated[
+    bool,
+    typer.Option("--wall-clock/--no-wall-clock",
+                 help="Fire due follow-ups by the wall clock (off: only tick records appended by "
+                      "a replay or a test move the clock)."),
+]
+LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+
+
+def run(
+    rules: Rules = None,
+    brokers: Brokers = None,
+    redis_url: RedisUrl = None,
+    web_port: WebPort = None,
+    worker_id: WorkerId = None,
+    redis_prefix: Prefix = "tact:",
+    wall_clock: WallClock = True,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """Run the streaming worker until SIGTERM/SIGINT (creates missing topics)."""
+    from engine.config import TactSettings
+    from engine.worker.app import run as run_worker
+    from engine.worker.runtime import WorkerOptions, default_worker_id
+
+    overrides: dict[str, Any] = {
+        "rules_path": rules,
+        "kafka_brokers": brokers,
+        "redis_url": redis_url,
+        "web_port": web_port,
+    }
+    settings = TactSettings(**{k: v for k, v in overrides.items() if v is not None})
+    options = WorkerOptions(
+        settings=settings,
+        worker_id=worker_id or default_worker_id(),
+        redis_prefix=redis_prefix,
+        wall_clock_ticks=wall_clock,
+    )
+    code = run_worker(options, loglevel=log_level.upper())
+    raise typer.Exit(code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -1,0 +1,261 @@
+"""The streaming worker, assembled: topics, store, outbox, pack watcher, consumer, producers.
+
+:class:`StreamWorker` has no Faust in it, so tests can run it inside their own event loop;
+:mod:`engine.worker.app` wraps it in the Faust app (lifecycle, signals, web server, timers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped,unused-ignore]
+from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untyped,unused-ignore]
+    RangePartitionAssignor,
+)
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
+
+from engine.config import TactSettings
+from engine.pack.model import RulePack
+from engine.state.base import StateStore
+from engine.state.memory import MemoryStateStore
+from engine.worker.batch import BatchConsumer
+from engine.worker.followups import FollowupTimer, tick_records, ticks_topic
+from engine.worker.outbox import MemoryOutbox, Outbox, RedisOutbox
+from engine.worker.process import BatchProcessor
+from engine.worker.reload import PackWatcher, ReloadOutcome
+from engine.worker.stats import WorkerStats
+
+log = logging.getLogger("tact.worker")
+
+DEFAULT_PREFIX = "tact:"
+
+
+def default_worker_id() -> str:
+    return os.environ.get("TACT_WORKER_ID") or socket.gethostname() or "tact-worker"
+
+
+@dataclass
+class WorkerOptions:
+    """What the worker needs beyond :class:`TactSettings`."""
+
+    settings: TactSettings = field(default_factory=TactSettings)
+    worker_id: str = field(default_factory=default_worker_id)
+    redis_prefix: str = DEFAULT_PREFIX
+    wall_clock_ticks: bool = True  # off: only tick records appended by a caller fire
+    memory_state: bool = False  # memory store + memory outbox: nothing survives the process
+    pack: RulePack | None = None  # serve this pack instead of loading settings.rules_path
+    static_membership: bool = True  # restart under the same id: no rebalance wait
+    transaction_timeout_ms: int = 15_000
+    max_backoff_s: float = 10.0
+    create_topics: bool = True
+
+
+def _kafka_security(settings: TactSettings) -> dict[str, Any]:
+    from connectors.kafka.security import aiokafka_kwargs
+
+    return aiokafka_kwargs(settings)
+
+
+class StreamWorker:
+    def __init__(self, options: WorkerOptions) -> None:
+        self.options = options
+        s = options.settings
+        self.settings = s
+        self.stats = WorkerStats()
+        self.watcher = PackWatcher(Path(s.rules_path), self.stats)
+        self.events_topic = s.events_topic
+        self.ticks_topic = ticks_topic(s.events_topic)
+        self.transactional_id = f"{s.consumer_group}.{options.worker_id}"
+        self.store: StateStore | None = None
+        self.outbox: Outbox | None = None
+        self.batch: BatchConsumer | None = None
+        self._consumer: Any = None
+        self._tick_producer: Any = None
+        self.timer: FollowupTimer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.started = False
+
+    # -- start / stop ---------------------------------------------------------------------
+    async def start(self) -> None:
+        s, o = self.settings, self.options
+        if o.pack is not None:
+            self.watcher.use(o.pack)
+        else:
+            pack = await asyncio.to_thread(self.watcher.load_initial)
+            log.info("rule pack %s@%s loaded from %s", pack.name, pack.version, s.rules_path)
+        if o.create_topics:
+            await self._ensure_topics()
+        if o.memory_state:
+            self.store, self.outbox = MemoryStateStore(), MemoryOutbox()
+        else:
+            from connectors.redis.store import RedisStateStore
+
+            self.store = RedisStateStore.from_settings(s, prefix=o.redis_prefix)
+            self.outbox = RedisOutbox.from_settings(s, prefix=o.redis_prefix)
+        sec = _kafka_security(s)
+        self._tick_producer = AIOKafkaProducer(
+            bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
+            client_id=f"tact-ticks-{o.worker_id}", **sec)
+        await self._tick_producer.start()
+        self.timer = FollowupTimer(self.store, self.ticks_topic, self._send_tick)
+        processor = BatchProcessor(self.store, self.outbox, self.stats,
+                                   decisions_topic=s.decisions_topic,
+                                   dead_letter_topic=s.dead_letter_topic, worker_id=o.worker_id)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.brokers(), group_id=s.consumer_group,
+            client_id=f"tact-{o.worker_id}",
+            group_instance_id=o.worker_id if o.static_membership else None,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            max_partition_fetch_bytes=4 * 1024 * 1024, **sec)
+
+        def producer_factory() -> Any:
+            return AIOKafkaProducer(
+                bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
+                transactional_id=self.transactional_id,
+                transaction_timeout_ms=o.transaction_timeout_ms,
+                linger_ms=2, max_batch_size=256 * 1024, request_timeout_ms=15_000,
+                client_id=f"tact-decisions-{o.worker_id}", **sec)
+
+        self.batch = BatchConsumer(
+            self._consumer, producer_factory, processor, self.watcher, self.timer, self.stats,
+            events_topic=self.events_topic, ticks_topic=self.ticks_topic,
+            group_id=s.consumer_group, max_events=s.batch_max_events,
+            max_latency_ms=s.batch_max_latency_ms, max_backoff_s=o.max_backoff_s)
+        # the transactional producer first: it fences (aborts) a crashed predecessor's
+        # open transaction before we read what that transaction covered
+        await self.batch.start_producer()
+        self._consumer.subscribe([self.events_topic, self.ticks_topic],
+                                 listener=self.batch.listener())
+        await self._consumer.start()
+        self._task = asyncio.create_task(self.batch.run(), name="tact-batch-consumer")
+        self.started = True
+        log.info("worker %s consuming %s (+%s) as group %s", o.worker_id, self.events_topic,
+                 self.ticks_topic, s.consumer_group)
+
+    async def _ensure_topics(self) -> None:
+        """Create missing topics; the ticks topic gets the events topic's partition count."""
+        from engine.services.manager import ensure_topics
+
+        s = self.settings
+        bootstrap = ",".join(s.brokers())
+        await asyncio.to_thread(ensure_topics, bootstrap, {
+            s.events_topic: s.events_partitions,
+            s.decisions_topic: s.decisions_partitions,
+            s.dead_letter_topic: 1,
+        })
+        parts = await topic_partitions(s, s.events_topic) or s.events_partitions
+        await asyncio.to_thread(ensure_topics, bootstrap, {self.ticks_topic: parts})
+        ticks = await topic_partitions(s, self.ticks_topic)
+        if ticks != parts:
+            log.error("%s has %s partitions but %s has %s: follow-up ticks will not reach "
+                      "every partition's owner", self.ticks_topic, ticks, s.events_topic, parts)
+
+    async def _send_tick(self, topic: str, value: bytes, partition: int) -> None:
+        await self._tick_producer.send_and_wait(topic, value, partition=partition)
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    async def stop(self) -> None:
+        """Finish the batch in flight (it commits), then leave the group and close."""
+        if self.batch is not None:
+            self.batch.stop()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 60)
+            except Exception as exc:
+                log.warning("batch consumer ended with %r", exc)
+                self._task.cancel()
+        for closer in (
+            self._consumer.stop if self._consumer else None,
+            self.batch.close if self.batch else None,
+            self._tick_producer.stop if self._tick_producer else None,
+            self.store.close if self.store else None,
+            self.outbox.close if self.outbox else None,
+        ):
+            if closer is None:
+                continue
+            try:
+                await asyncio.wait_for(closer(), 15)
+            except Exception as exc:
+                log.warning("closing: %r", exc)
+        self.started = False
+
+    # -- timers (driven by Faust in `tact run`, by the caller in-process) -----------------
+    async def followup_tick(self) -> list[int]:
+        if self.timer is None or not self.options.wall_clock_ticks:
+            return []
+        try:
+            return await self.timer.run_once()
+        except Exception as exc:  # Redis or Kafka down: the next interval tries again
+            log.warning("follow-up timer: %r", exc)
+            return []
+
+    async def reload_poll(self) -> ReloadOutcome | None:
+        return await self.watcher.poll()
+
+    async def request_ticks(self, now: float,
+                            partitions: Iterable[int] | None = None) -> dict[int, int]:
+        """Move the clock of these partitions (default: all) to ``now`` (tests, replays).
+
+        Returns each tick record's offset; the tick is processed once the group's committed
+        offset on that ticks partition passes it.
+        """
+        if partitions is None:
+            partitions = range(await topic_partitions(self.settings, self.ticks_topic) or 0)
+        out: dict[int, int] = {}
+        for p, value in tick_records(now, partitions):
+            meta = await self._tick_producer.send_and_wait(self.ticks_topic, value, partition=p)
+            out[p] = int(meta.offset)
+        return out
+
+    # -- health ---------------------------------------------------------------------------
+    async def readiness(self) -> dict[str, Any]:
+        """Kafka and Redis reachable, a pack loaded, the batch loop alive and not failing."""
+        kafka = redis = False
+        if self._consumer is not None:
+            try:
+                await asyncio.wait_for(self._consumer.topics(), 3)
+                kafka = True
+            except Exception:
+                kafka = False
+        if self.outbox is not None:
+            try:
+                redis = await asyncio.wait_for(self.outbox.ping(), 3)
+            except Exception:
+                redis = False
+        loop_alive = self._task is not None and not self._task.done()
+        checks = {"kafka": kafka, "redis": redis, "rules": self.watcher.loaded,
+                  "consumer": loop_alive}
+        return {
+            "ready": all(checks.values()),
+            "checks": checks,
+            "rules_version": self.stats.rules_version,
+            "processing": bool(self.batch and self.batch.healthy),
+            "last_error": self.batch.last_error if self.batch else "",
+            "rules_errors": self.watcher.last_errors,
+        }
+
+
+async def topic_partitions(settings: TactSettings, topic: str) -> int | None:
+    """How many partitions ``topic`` has (None if it does not exist)."""
+    client = AIOKafkaProducer(bootstrap_servers=settings.brokers(), client_id="tact-describe",
+                              request_timeout_ms=10_000, **_kafka_security(settings))
+    await client.start()
+    try:
+        parts = await asyncio.wait_for(client.partitions_for(topic), 10)
+        return len(parts) if parts else None
+    except (TimeoutError, KafkaError):
+        return None
+    finally:
+        await client.stop()

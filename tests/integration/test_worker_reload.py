@@ -1,0 +1,145 @@
+"""Hot reload in a running `tact run`: a bad pack is rejected and the old one keeps serving;
+a good pack is swapped in and stamped on the next decisions. Also the admin endpoint's token,
+the health endpoints and a clean SIGTERM shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from engine.pack.loader import load_pack
+from engine.services import manager
+from tests.integration.kafka_utils import (
+    REPO,
+    CommittedReader,
+    WorkerNames,
+    after,
+    delete_prefix,
+    http,
+    produce,
+    wait_committed,
+)
+from tests.integration.test_worker_restart import _free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+TOKEN = "reload-test-token"
+
+
+def _shipped(i: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    at = "2026-03-02T10:00:00+00:00"
+    ev = {"id": f"ev-{i}", "customer": "c-1", "type": "order_shipped", "at": at,
+          "data": {"order": f"O-{i}", "carrier": "UPS"}}
+    return b"c-1", orjson.dumps(ev), [("tact-received", at.encode())]
+
+
+async def _until(check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = await check()
+        except OSError:
+            got = None
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.1)
+
+
+async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
+    names = WorkerNames.new("reload", services.bootstrap_servers, services.redis_url)
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    v1 = load_pack(rules).version
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.worker", "--rules", str(rules), "--web-port", str(port),
+         "--no-wall-clock"],
+        env=names.env(TACT_RELOAD_INTERVAL_S="0.2", TACT_API_TOKEN=TOKEN), cwd=str(REPO),
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        async def ready() -> dict[str, Any] | None:
+            status, body = await http("GET", f"{base}/readyz")
+            return body if status == 200 else None
+
+        body = await _until(ready, 30)
+        assert body["rules_version"] == v1
+        assert (await http("GET", f"{base}/healthz"))[0] == 200
+
+        async with CommittedReader(names.bootstrap, names.decisions) as reader:
+            async def decide(i: int) -> list[dict[str, Any]]:
+                meta = await produce(names.bootstrap, names.events, [_shipped(i)])
+                await wait_committed(names.bootstrap, names.group, after(meta))
+                return [orjson.loads(r.value) for r in await reader.read_new()]
+
+            first = await decide(1)
+            assert first and {d["rules_version"] for d in first} == {v1}
+
+            # a broken pack: rejected, logged, the old one keeps serving
+            moments = rules / "moments.yaml"
+            good_text = moments.read_text()
+            moments.write_text(good_text.replace("send: shipping_update",
+                                                 "send: no_such_message"))
+
+            async def rejected() -> dict[str, Any] | None:
+                _, body = await http("GET", f"{base}/readyz")
+                return body if body.get("rules_errors") else None
+
+            body = await _until(rejected)
+            assert body["rules_version"] == v1 and body["ready"] is True
+            assert any("no_such_message" in e for e in body["rules_errors"])
+            second = await decide(2)
+            assert second and {d["rules_version"] for d in second} == {v1}
+
+            # the admin endpoint: a token is required; a forced reload reports the errors
+            status, _ = await http("POST", f"{base}/admin/reload")
+            assert status == 401
+            status, _ = await http("POST", f"{base}/admin/reload", token="wrong")
+            assert status == 401
+            status, out = await http("POST", f"{base}/admin/reload", token=TOKEN)
+            assert status == 422 and out["ok"] is False and out["version"] == v1
+            assert any("no_such_message" in e for e in out["errors"])
+
+            # a good new pack: picked up by the watcher, stamped on the next decisions
+            moments.write_text(good_text.replace("priority: 70", "priority: 71"))
+            v2 = load_pack(rules).version
+            assert v2 != v1
+
+            async def swapped() -> dict[str, Any] | None:
+                _, body = await http("GET", f"{base}/readyz")
+                return body if body.get("rules_version") == v2 else None
+
+            body = await _until(swapped)
+            assert body["rules_errors"] == []
+            third = await decide(3)
+            assert third and {d["rules_version"] for d in third} == {v2}
+
+            status, out = await http("POST", f"{base}/admin/reload", token=TOKEN)
+            assert status == 200 and out == {"ok": True, "version": v2, "previous": v2,
+                                              "swapped": False, "errors": []}
+            status, stats = await http("GET", f"{base}/stats")
+            assert status == 200 and stats["reloads"]["rejected"] >= 1
+            assert stats["rules_version"] == v2
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+        await delete_prefix(names.redis_url, names.prefix)
+    text = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "rejected" in text and "no_such_message" in text

@@ -1,0 +1,101 @@
+"""Every shared scenario, end to end through Kafka and Redis, against embedded mode.
+
+Per scenario: a worker (in-process, real Kafka and Redis, own topics, group and key prefix),
+the customers seeded in Redis. Per step, as the embedded runner does: the clock moves to the
+step's time first (a tick record on every partition: due follow-ups fire), then the step's
+event is produced with a ``tact-received`` header (its ``received``, default ``at``). Each
+stage waits until the group committed past it; the step's decisions are what the decisions
+topic committed meanwhile (read_committed). They must pass ``check_step`` and carry the same
+decision ids, outcomes and reasons as the embedded run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import TopicPartition
+
+from connectors.redis.store import RedisStateStore
+from engine.models.decision import Decision
+from engine.pack.loader import load_pack
+from engine.scenarios import check_step, load_scenario, run_scenario
+from engine.services import manager
+from engine.worker.runtime import StreamWorker, WorkerOptions
+from tests.integration.kafka_utils import (
+    CommittedReader,
+    WorkerNames,
+    after,
+    delete_prefix,
+    partition_of,
+    produce,
+    wait_committed,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+SCENARIOS = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
+FILES = sorted(SCENARIOS.glob("*.yaml"))
+PACK = load_pack(Path(__file__).resolve().parents[2] / "rules")
+
+
+def _key(d: Decision) -> tuple[Any, ...]:
+    return (d.id, d.customer, d.message, d.channel, d.outcome, tuple(sorted(d.reasons)),
+            d.deliver_after.timestamp() if d.deliver_after else None)
+
+
+def test_scenarios_found() -> None:
+    assert FILES, f"no scenarios in {SCENARIOS}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+async def test_scenario_through_kafka(services: manager.Connection, path: Path) -> None:
+    sc = load_scenario(path)
+    embedded = await run_scenario(PACK, sc)
+    names = WorkerNames.new("sc", services.bootstrap_servers, services.redis_url)
+    settings = names.settings(batch_max_latency_ms=0)
+    parts = settings.events_partitions
+    seed = RedisStateStore.from_settings(settings, prefix=names.prefix)
+    try:
+        for cid, s in sc.customers.items():
+            await seed.save({cid: s.to_state(cid)}, partition=partition_of(cid, parts))
+    finally:
+        await seed.close()
+
+    worker = StreamWorker(WorkerOptions(settings=settings, worker_id=names.worker_id,
+                                        redis_prefix=names.prefix, wall_clock_ticks=False,
+                                        pack=PACK))
+    await worker.start()
+    problems: list[str] = []
+    try:
+        async with CommittedReader(names.bootstrap, names.decisions) as reader:
+            for step, want in zip(sc.steps, embedded.steps, strict=True):
+                ticks = await worker.request_ticks(step.at.timestamp())
+                await wait_committed(names.bootstrap, names.group,
+                                     {TopicPartition(names.ticks, p): o + 1
+                                      for p, o in ticks.items()})
+                dup_before = worker.stats.duplicates
+                if step.event is not None:
+                    raw = {**step.event, "at": step.at.isoformat()}
+                    received = (step.received or step.at).isoformat()
+                    meta = await produce(names.bootstrap, names.events, [(
+                        raw["customer"].encode(), orjson.dumps(raw),
+                        [("tact-received", received.encode())])])
+                    await wait_committed(names.bootstrap, names.group, after(meta))
+                got = [Decision.model_validate_json(r.value) for r in await reader.read_new()]
+                duplicate = worker.stats.duplicates > dup_before
+                expect = sc.expect.get(step.id)
+                if expect is not None:
+                    problems += [f"{step.id}: {p}" for p in check_step(expect, got, duplicate)]
+                if sorted(map(_key, got)) != sorted(map(_key, want.decisions)):
+                    problems.append(f"{step.id}: worker decided {sorted(map(_key, got))}, "
+                                    f"embedded {sorted(map(_key, want.decisions))}")
+                assert all(d.rules_version == PACK.version for d in got)
+        assert worker.stats.dead_letters == {}
+        assert worker.batch is not None and worker.batch.healthy
+    finally:
+        await worker.stop()
+        await delete_prefix(names.redis_url, names.prefix)
+    assert not problems, "\n".join(problems)
