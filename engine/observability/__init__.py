@@ -1,0 +1,1 @@
+"""Operators' view: Prometheus metrics and the rolling numbers behind the live dashboard."""

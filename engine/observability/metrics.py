@@ -1,0 +1,97 @@
+"""Prometheus metrics of the worker. Every name starts with ``tact_``.
+
+Label values are bounded: event types outside the pack's declared types are counted as
+``other``, rule/message/channel come from the pack, dead-letter reasons are kinds (not
+messages), and no customer or event id is ever a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from engine.models.decision import Decision
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                   10.0)
+BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000)
+OTHER = "other"
+
+
+class Metrics:
+    """The worker's metrics in their own registry (tests can create as many as they like)."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.known_types: frozenset[str] = frozenset()
+        self.events_in = Counter("tact_events_in", "Events consumed, by type.", ["type"],
+                                 registry=r)
+        self.decisions = Counter("tact_decisions", "Decisions, by outcome, rule, message and "
+                                 "channel.", ["outcome", "rule", "message", "channel"], registry=r)
+        self.suppressions = Counter("tact_suppressions", "Suppression reasons (a decision may "
+                                    "count under several).", ["reason"], registry=r)
+        self.dead_letters = Counter("tact_dead_letters", "Events sent to the dead-letter topic, "
+                                    "by reason.", ["reason"], registry=r)
+        self.duplicates = Counter("tact_duplicate_events", "Events recognised as already "
+                                  "processed.", registry=r)
+        self.batch_size = Histogram("tact_batch_size", "Events per batch.", buckets=BATCH_BUCKETS,
+                                    registry=r)
+        self.processing = Histogram("tact_processing_seconds", "Batch processing time, fetch to "
+                                    "offsets committed.", buckets=LATENCY_BUCKETS, registry=r)
+        self.end_to_end = Histogram("tact_end_to_end_seconds", "From the event's producer "
+                                    "timestamp to its decisions committed.",
+                                    buckets=LATENCY_BUCKETS, registry=r)
+        self.redis = Histogram("tact_redis_call_seconds", "Redis round trips, by operation.",
+                               ["op"], buckets=LATENCY_BUCKETS, registry=r)
+        self.lag = Gauge("tact_consumer_lag", "Records behind the end of each assigned events "
+                         "partition.", ["partition"], registry=r)
+        self.rules_info = Gauge("tact_rules_info", "The rule pack being served (value 1).",
+                                ["version", "pack"], registry=r)
+        self.reloads = Counter("tact_rule_reloads", "Rule pack reloads, by result.", ["result"],
+                               registry=r)
+        self.pending_followups = Gauge("tact_pending_followups", "Follow-ups waiting for their "
+                                       "time, on this worker's partitions.", registry=r)
+        self.rule_faults = Counter("tact_rule_faults", "Rule evaluations that raised (the rule "
+                                   "did not fire).", ["rule"], registry=r)
+        for result in ("ok", "rejected"):
+            self.reloads.labels(result)
+
+    def set_pack(self, name: str, version: str, event_types: Iterable[str]) -> None:
+        self.rules_info.clear()
+        self.rules_info.labels(version=version, pack=name).set(1)
+        self.known_types = frozenset(event_types)
+
+    def event_type(self, t: str) -> str:
+        return t if t in self.known_types else OTHER
+
+    def count_events(self, types: Iterable[str]) -> None:
+        counts: dict[str, int] = {}
+        for t in types:
+            key = self.event_type(t)
+            counts[key] = counts.get(key, 0) + 1
+        for key, n in counts.items():
+            self.events_in.labels(key).inc(n)
+
+    def count_decisions(self, decisions: Iterable[Decision]) -> None:
+        for d in decisions:
+            self.decisions.labels(d.outcome, d.rule, d.message, d.channel).inc()
+            for reason in d.reasons:
+                self.suppressions.labels(reason).inc()
+
+    def set_lag(self, lags: dict[int, int]) -> None:
+        self.lag.clear()
+        for partition, n in lags.items():
+            self.lag.labels(str(partition)).set(n)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
