@@ -14,13 +14,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine.cli import authoring, connectors, rules, services, worker
+    from engine.cli import authoring, connectors, demo, rules, services, worker
 
     app.add_typer(rules.app, name="rules", help="Check, test and document rule packs.")
     app.add_typer(services.app, name="services", help="Local Kafka and Redis for dev and CI.")
     authoring.register(app)  # explain, simulate, replay
     worker.register(app)  # run
     connectors.register(app)  # publish, deliver
+    demo.register(app)  # demo
 
 
 def main() -> None:
