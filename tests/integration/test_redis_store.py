@@ -5,10 +5,8 @@ Every test works under its own key prefix (``tact-test-<uuid>:``) and deletes it
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,79 +19,18 @@ from redis.asyncio.connection import Connection
 import connectors.redis.store as store_mod
 from connectors.redis import RedisStateConflictError, RedisStateStore, decode_state
 from engine.config import TactSettings
-from engine.embedded import Engine
 from engine.errors import StateConflictError, StateStoreError
 from engine.models.state import CustomerState, PendingFollowup, SentRecord
-from engine.pack.loader import load_pack
-from engine.pack.model import RulePack
-from engine.scenarios.check import check_step
-from engine.scenarios.model import Scenario, load_scenarios
-from engine.services import redis as redis_svc
+from tests.integration.redis_utils import (
+    DEDUPE_TTL,
+    STATE_TTL,
+    open_store,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
-STATE_TTL = 3600
-DEDUPE_TTL = 600
-
-
-# -- fixtures ---------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """The Redis to test against; waits for it, and starts the local services if needed."""
-    url = os.environ.get("TACT_REDIS_URL", DEFAULT_URL)
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline:
-        if redis_svc.ping(url, timeout=0.5):
-            return url
-        time.sleep(0.25)
-    if url == DEFAULT_URL:
-        request.getfixturevalue("services")  # `tact services up`, idempotent
-        if redis_svc.ping(url, timeout=2.0):
-            return url
-    pytest.fail(f"no Redis answering at {url}")
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    p = f"tact-test-{uuid.uuid4().hex}:"
-    yield p
-    admin = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(admin.scan_iter(match=f"{p}*", count=1000))
-        if keys:
-            admin.delete(*keys)
-    finally:
-        admin.close()
-
-
-@pytest.fixture
-def admin(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-def _settings(url: str, **kw: Any) -> TactSettings:
-    return TactSettings(
-        redis_url=SecretStr(url),
-        state_ttl_seconds=STATE_TTL,
-        dedupe_ttl_seconds=DEDUPE_TTL,
-        **kw,
-    )
-
-
-@pytest.fixture
-async def store(redis_url: str, prefix: str) -> AsyncIterator[RedisStateStore]:
-    s = RedisStateStore.from_settings(_settings(redis_url), prefix=prefix)
-    yield s
-    await s.close()
-
-
-async def _open(redis_url: str, prefix: str) -> RedisStateStore:
-    return RedisStateStore.from_settings(_settings(redis_url), prefix=prefix)
 
 
 def _full_state(customer: str) -> CustomerState:
@@ -136,7 +73,7 @@ async def test_save_then_load_round_trips_every_field(
     await store.save(states)
     assert full.version == 1
 
-    other = await _open(redis_url, store.prefix)  # a new connection: nothing cached
+    other = await open_store(redis_url, store.prefix)  # a new connection: nothing cached
     try:
         again = await other.load(["c-1"])
         assert again["c-1"] == full
@@ -207,7 +144,7 @@ async def test_one_round_trip_per_load_and_per_save_of_500(
 
 # -- optimistic concurrency ---------------------------------------------------------------
 async def test_conflict_keeps_the_first_write(store: RedisStateStore, redis_url: str) -> None:
-    second = await _open(redis_url, store.prefix)
+    second = await open_store(redis_url, store.prefix)
     try:
         a = await store.load(["c-1"])
         b = await second.load(["c-1"])
@@ -229,7 +166,7 @@ async def test_conflict_keeps_the_first_write(store: RedisStateStore, redis_url:
 
 
 async def test_conflict_is_per_customer(store: RedisStateStore, redis_url: str) -> None:
-    second = await _open(redis_url, store.prefix)
+    second = await open_store(redis_url, store.prefix)
     try:
         a = await store.load(["c-1", "c-2"])
         b = await second.load(["c-1", "c-2", "c-3"])
@@ -426,122 +363,3 @@ def test_hiredis_parses_replies() -> None:
 def test_prefix_must_not_hold_hash_tags(redis_url: str) -> None:
     with pytest.raises(ValueError):
         RedisStateStore(Redis.from_url(redis_url), prefix="tact:{x}:")
-
-
-# -- the embedded pipeline on Redis -------------------------------------------------------
-DUPLICATE_SHIPMENT: dict[str, Any] = {
-    "scenario": "redis-duplicate-shipment",
-    "customers": {
-        "c-700": {
-            "attributes": {"segment": "regular", "tz": "Europe/Rome"},
-            "consent": {"push": True},
-        },
-    },
-    "steps": [
-        {
-            "id": "s1",
-            "at": "2026-02-02T11:00:00+01:00",
-            "event": {
-                "id": "ev-700-1",
-                "customer": "c-700",
-                "type": "order_shipped",
-                "data": {"order": "O-70", "carrier": "UPS"},
-            },
-        },
-        {
-            "id": "s2",
-            "at": "2026-02-02T11:00:05+01:00",
-            "event": {
-                "id": "ev-700-1",
-                "customer": "c-700",
-                "type": "order_shipped",
-                "data": {"order": "O-70", "carrier": "UPS"},
-            },
-        },
-    ],
-}
-
-
-@pytest.fixture(scope="module")
-def pack() -> RulePack:
-    return load_pack(REPO / "rules")
-
-
-async def _seed(store: RedisStateStore, sc: Scenario) -> None:
-    if not sc.customers:
-        return
-    states = await store.load(list(sc.customers))
-    seeded = {}
-    for cid, seed in sc.customers.items():
-        st = seed.to_state(cid)
-        st.version = states[cid].version
-        seeded[cid] = st
-    await store.save(seeded)
-
-
-async def _run(pack: RulePack, sc: Scenario, redis_url: str, prefix: str) -> list[str]:
-    """Run a scenario as the scenario runner does, on a new Redis connection per step."""
-    seeder = await _open(redis_url, prefix)
-    await _seed(seeder, sc)
-    await seeder.close()
-    problems: list[str] = []
-    for step in sc.steps:
-        store = await _open(redis_url, prefix)  # nothing survives in memory between steps
-        try:
-            engine = Engine(pack, store)
-            ticked = await engine.tick(step.at.timestamp())
-            decisions = list(ticked.decisions) + list(ticked.fired)
-            duplicate = False
-            env = step.envelope()
-            if env is not None:
-                res = await engine.process([env])
-                decisions += res.decisions
-                duplicate = any(o.status == "duplicate" for o in res.outcomes)
-        finally:
-            await store.close()
-        expect = sc.expect.get(step.id)
-        if expect is not None:
-            problems += [f"{step.id}: {p}" for p in check_step(expect, decisions, duplicate)]
-    return problems
-
-
-async def test_embedded_engine_on_redis_sends_once_and_detects_the_duplicate(
-    pack: RulePack, redis_url: str, prefix: str
-) -> None:
-    sc = Scenario.model_validate(DUPLICATE_SHIPMENT)
-    await _seed(store := await _open(redis_url, prefix), sc)
-    await store.close()
-
-    env1, env2 = (s.envelope() for s in sc.steps)
-    assert env1 is not None and env2 is not None
-    first = await _open(redis_url, prefix)
-    try:
-        res = await Engine(pack, first).process([env1])
-        assert first.round_trips == 2  # one load, one save
-    finally:
-        await first.close()
-    sent = [(d.customer, d.message, d.channel) for d in res.decisions if d.outcome == "sent"]
-    assert sent == [("c-700", "shipping_update", "push")]
-    assert res.decisions[0].params.get("order") == "O-70"
-
-    again = await _open(redis_url, prefix)  # reloaded from Redis, not from memory
-    try:
-        res2 = await Engine(pack, again).process([env2])
-        state = (await again.load(["c-700"]))["c-700"]
-    finally:
-        await again.close()
-    assert [o.status for o in res2.outcomes] == ["duplicate"]
-    assert [d for d in res2.decisions if d.outcome == "sent"] == []
-    assert "ev-700-1" in state.seen
-    assert [h.message for h in state.history] == ["shipping_update"]
-
-
-@pytest.mark.parametrize(
-    "scenario",
-    load_scenarios(SHARED_SCENARIOS) if SHARED_SCENARIOS.is_dir() else [],
-    ids=lambda sc: sc.scenario,
-)
-async def test_shared_scenarios_pass_on_redis(
-    pack: RulePack, scenario: Scenario, redis_url: str, prefix: str
-) -> None:
-    assert await _run(pack, scenario, redis_url, prefix) == []
