@@ -35,3 +35,50 @@ def test_prometheus_scrapes_the_worker_port() -> None:
     prom = yaml.load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     targets = prom["scrape_configs"][0]["static_configs"][0]["targets"]
     assert targets == [f"worker:{port}"]
+
+
+def _mount_target(service: dict[str, object], host: str) -> str:
+    """The container path where a compose service mounts the host path ``host``."""
+    for mount in service["volumes"]:  # type: ignore[attr-defined]
+        parts = mount.split(":")
+        if (REPO / parts[0]).resolve() == (REPO / host).resolve():
+            return str(parts[1])
+    raise AssertionError(f"{host} is not mounted")
+
+
+def test_prometheus_config_is_mounted_where_prometheus_reads_it() -> None:
+    compose = yaml.load((REPO / "docker-compose.yml").read_text())
+    prometheus = compose["services"]["prometheus"]
+    assert _mount_target(prometheus, "deploy/prometheus/prometheus.yml") == \
+        "/etc/prometheus/prometheus.yml"
+    prom = yaml.load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    job = prom["scrape_configs"][0]
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    assert job.get("scheme", "http") == "http"
+    assert "worker" in prometheus["depends_on"]
+    worker_env = compose["services"]["worker"]["environment"]
+    if str(worker_env.get("TACT_PROTECT_METRICS", "false")).lower() in ("1", "true", "yes"):
+        assert "authorization" in job, "/metrics needs the bearer token; Prometheus sends none"
+
+
+def test_grafana_provisions_the_dashboards_folder_compose_mounts() -> None:
+    compose = yaml.load((REPO / "docker-compose.yml").read_text())
+    grafana = compose["services"]["grafana"]
+    provisioning = REPO / "deploy/grafana/provisioning"
+    assert _mount_target(grafana, "deploy/grafana/provisioning") == "/etc/grafana/provisioning"
+    mounted = _mount_target(grafana, "deploy/grafana/dashboards")
+    providers = yaml.load((provisioning / "dashboards/tact.yml").read_text())["providers"]
+    assert [p["options"]["path"] for p in providers if p["type"] == "file"] == [mounted]
+    dashboards = sorted((REPO / "deploy/grafana/dashboards").glob("*.json"))
+    assert [p.name for p in dashboards] == ["tact.json"]
+
+
+def test_grafana_datasource_points_at_the_compose_prometheus() -> None:
+    compose = yaml.load((REPO / "docker-compose.yml").read_text())
+    sources = yaml.load(
+        (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    (ds,) = sources["datasources"]
+    assert ds["type"] == "prometheus" and ds["uid"] and ds["access"] == "proxy"
+    ports = [str(p).split(":")[-1] for p in compose["services"]["prometheus"]["ports"]]
+    assert ds["url"] == f"http://prometheus:{ports[0]}"
+    assert "prometheus" in compose["services"]["grafana"]["depends_on"]
