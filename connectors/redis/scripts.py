@@ -7,42 +7,72 @@ import hashlib
 #: Stored value of a customer: the version as 16 lowercase hex digits, then the msgpack blob.
 VERSION_DIGITS = 16
 
-#: Save one customer's state if nobody else wrote it since it was loaded.
+#: Arguments per customer in :data:`SAVE_BATCH`.
+PER_STATE = 6
+
+#: One batch's write, atomically: other keys first (the worker's outbox), then every
+#: customer whose stored version is still the one the caller loaded.
 #:
-#: KEYS[1]  the customer's state string (version header + msgpack blob)
-#: KEYS[2]  the follow-up index (sorted set: customer -> next due time)
-#: ARGV[1]  the version the caller loaded (0 for a customer with no stored state)
-#: ARGV[2]  the new value, its header and blob already carrying version ARGV[1] + 1
-#: ARGV[3]  TTL in seconds
-#: ARGV[4]  the customer id (the index member)
-#: ARGV[5]  the next due time as a score, or "" when nothing is pending
+#: KEYS     ``nraw`` other keys, then ``n`` state keys, then ``nidx`` follow-up index keys
+#: ARGV[1..3]  ``nraw``, ``n``, ``nidx``
+#: then     ``nraw`` values for the other keys ("" deletes the key)
+#: then     6 per customer, in the order of its state key:
+#:            the version the caller loaded (0 for a customer with no stored state),
+#:            the new value (header and blob already carrying that version + 1),
+#:            TTL in seconds, the customer id (the index member),
+#:            the next due time as a score or "" when nothing is pending,
+#:            which index key (1-based among the ``nidx``)
 #:
-#: Returns ``{1, new_version}`` when written, ``{0, stored_version}`` on a conflict.
-#: A replay of the very same write (the client resent the pipeline after losing the
-#: reply) finds ``stored == expected + 1`` and the same value: it is not a conflict.
+#: Returns one integer per customer: the new version when written, ``-1 - stored`` when the
+#: stored version differs (a conflict: that customer is not written, the others are).
+#: Every version is checked before anything is written, so an unreadable header (an error
+#: reply) or a wrong key type (a script error) leaves every key untouched.
+#: A replay of the very same write (the client resent it after losing the reply) finds
+#: ``stored == expected + 1`` and the same value: it is not a conflict.
 #: Only the header is read (GETRANGE) unless the versions differ.
-SAVE_STATE = """
-local expected = tonumber(ARGV[1])
-local head = redis.call('GETRANGE', KEYS[1], 0, 15)
-local stored = 0
-if head ~= '' then
-  stored = tonumber(head, 16)
-  if stored == nil or #head ~= 16 then
-    return redis.error_reply('ERR unreadable tact state header in ' .. KEYS[1])
+SAVE_BATCH = """
+local nraw, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local first = 3 + nraw
+local out = {}
+for i = 1, n do
+  local key = KEYS[nraw + i]
+  local a = first + (i - 1) * 6
+  local expected = tonumber(ARGV[a + 1])
+  local head = redis.call('GETRANGE', key, 0, 15)
+  local stored = 0
+  if head ~= '' then
+    stored = tonumber(head, 16)
+    if stored == nil or #head ~= 16 then
+      return redis.error_reply('ERR unreadable tact state header in ' .. key)
+    end
+  end
+  if stored == expected or (stored == expected + 1 and redis.call('GET', key) == ARGV[a + 2]) then
+    out[i] = expected + 1
+  else
+    out[i] = -1 - stored
   end
 end
-if stored ~= expected then
-  if not (stored == expected + 1 and redis.call('GET', KEYS[1]) == ARGV[2]) then
-    return {0, stored}
+for i = 1, nraw do
+  local v = ARGV[3 + i]
+  if v == '' then
+    redis.call('DEL', KEYS[i])
+  else
+    redis.call('SET', KEYS[i], v)
   end
 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-if ARGV[5] == '' then
-  redis.call('ZREM', KEYS[2], ARGV[4])
-else
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+for i = 1, n do
+  if out[i] >= 0 then
+    local a = first + (i - 1) * 6
+    redis.call('SET', KEYS[nraw + i], ARGV[a + 2], 'EX', ARGV[a + 3])
+    local index = KEYS[nraw + n + tonumber(ARGV[a + 6])]
+    if ARGV[a + 5] == '' then
+      redis.call('ZREM', index, ARGV[a + 4])
+    else
+      redis.call('ZADD', index, ARGV[a + 5], ARGV[a + 4])
+    end
+  end
 end
-return {1, expected + 1}
+return out
 """
 
-SAVE_STATE_SHA = hashlib.sha1(SAVE_STATE.encode("utf-8")).hexdigest()
+SAVE_BATCH_SHA = hashlib.sha1(SAVE_BATCH.encode("utf-8")).hexdigest()

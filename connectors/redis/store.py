@@ -1,4 +1,4 @@
-"""The Redis state store: one pipelined read and one pipelined write per batch.
+"""The Redis state store: one read (MGET) and one write (one script call) per batch.
 
 Key layout (``prefix`` defaults to ``tact:``; tests use ``tact-test-<uuid>:``)::
 
@@ -10,12 +10,16 @@ One key per customer, a plain string: the version is a fixed-width header in fro
 blob (and also inside it, ``CustomerState.version``), so the save script reads 16 bytes
 (GETRANGE) to check it. A string costs less memory than a hash holding the same blob (a
 state blob is longer than a listpack entry may be, so a hash would be a real hashtable).
+Wire form: :mod:`connectors.redis.wire`; the script: :mod:`connectors.redis.scripts`.
 
-Round trips: ``load`` is one non-transactional pipeline of GETs; ``save`` is one pipeline
-of EVALSHAs, one per customer, each checking the customer's version and writing the blob,
-its TTL and the follow-up index atomically. The first save of a store sends EVAL (which
-also caches the script on the server); a NOSCRIPT answer (server restarted or SCRIPT FLUSH)
-resends just those customers with EVAL, one extra round trip that time only.
+Round trips: ``load`` is one MGET (one reply to parse, not one per customer);
+:meth:`RedisStateStore.read_batch` adds other keys (the worker's outbox) and due follow-up
+queries to that read as one pipeline. ``save`` is one EVALSHA of
+:data:`~connectors.redis.scripts.SAVE_BATCH` carrying every customer, and
+:meth:`RedisStateStore.save_batch` the same for several partitions plus other keys' writes
+(the outbox), all applied atomically. The first save of a store sends EVAL (which also caches
+the script on the server); a NOSCRIPT answer (server restarted or SCRIPT FLUSH) resends the
+call with EVAL, one extra round trip that time only (the script had not run).
 
 Concurrency is optimistic and per customer: in a batch, the customers whose stored version
 still equals the loaded one are written, the others are not and the save raises
@@ -24,14 +28,10 @@ still equals the loaded one are written, the others are not and the save raises
 overlap during a rebalance: the loser's write is refused, never applied over the winner's.
 A state that expired (TTL) since it was loaded also counts as a conflict.
 
-Redis Cluster: the layout is ready for it, the class is not yet. Every state key carries
-its customer as a hash tag and reads are a non-transactional pipeline of single-key
-commands (MGET would not be cluster safe across slots), which a cluster pipeline can split
-into one batch per node. But the save script also touches the partition's follow-up
-index, which lives in another slot (CROSSSLOT on a cluster), and the client here is a
-single-node ``redis.asyncio.Redis`` (a primary, possibly with replicas). A cluster
-deployment needs the index moved next to each state, or written in a second step, and a
-``RedisCluster`` client.
+Redis Cluster: not supported. State keys carry their customer as a hash tag, but one MGET
+and one script over a whole batch touch many slots (CROSSSLOT on a cluster), and the follow-up
+index and the outbox live in slots of their own. A cluster deployment needs per-slot groups
+(one MGET and one script call per node) and a ``RedisCluster`` client.
 
 TTL: every save resets the state's TTL (``state_ttl_seconds``, stretched so that a state
 outlives its pending follow-up). A follow-up index entry can outlive its state only if the
@@ -42,24 +42,21 @@ that customer clears it.
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
-from urllib.parse import urlsplit, urlunsplit
 
-import msgpack
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
-from connectors.redis.scripts import SAVE_STATE, SAVE_STATE_SHA, VERSION_DIGITS
+from connectors.redis import scripts
+from connectors.redis.client import client_from_settings, redis_errors, server_of, text
+from connectors.redis.wire import decode_state, encode_state, pack_stored, unpack_stored
 from engine.config import TactSettings
 from engine.errors import StateConflictError, StateStoreError
 from engine.models.state import CustomerState
-from engine.state.base import StateStore
+from engine.state.base import BatchRead, StateStore
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -74,7 +71,9 @@ __all__ = [
 DEFAULT_PREFIX = "tact:"
 _NOT_DUE = ""
 _MAX_NAMED = 10  # customers named in a conflict message
-_HEADER = re.compile(rb"[0-9a-f]{%d}" % VERSION_DIGITS)
+
+#: ``observe(operation, seconds)``: called once per Redis round trip.
+Observer = Callable[[str, float], None]
 
 
 class RedisStateConflictError(StateConflictError):
@@ -93,76 +92,6 @@ class RedisStateConflictError(StateConflictError):
         )
 
 
-# -- wire form --------------------------------------------------------------------------
-def encode_state(state: CustomerState, *, version: int | None = None) -> bytes:
-    """The msgpack blob of ``state``; ``version`` overrides the one written in it."""
-    wire = state.to_wire()
-    if version is not None:
-        wire[2] = version
-    blob: bytes = msgpack.packb(wire, use_bin_type=True)
-    return blob
-
-
-def decode_state(blob: bytes) -> CustomerState:
-    """The inverse of :func:`encode_state` (raises ``ValueError`` on an unreadable blob)."""
-    try:
-        wire = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-    except ValueError:
-        raise
-    except Exception as exc:  # msgpack raises a few non-ValueError types on garbage
-        raise ValueError(f"not msgpack: {exc}") from exc
-    if not isinstance(wire, list):
-        raise ValueError(f"expected a msgpack list, got {type(wire).__name__}")
-    try:
-        return CustomerState.from_wire(wire)
-    except (TypeError, IndexError) as exc:
-        raise ValueError(f"malformed customer state: {exc}") from exc
-
-
-def pack_stored(state: CustomerState, version: int) -> bytes:
-    """The value stored for a customer: ``version`` as 16 hex digits, then the blob."""
-    if not 0 <= version < 16**VERSION_DIGITS:
-        raise ValueError(f"version out of range: {version}")
-    return f"{version:0{VERSION_DIGITS}x}".encode("ascii") + encode_state(state, version=version)
-
-
-def unpack_stored(value: bytes) -> CustomerState:
-    """The inverse of :func:`pack_stored`; the header's version wins (raises ``ValueError``)."""
-    head = value[:VERSION_DIGITS]
-    if _HEADER.fullmatch(head) is None:
-        raise ValueError(f"bad version header {head!r}")
-    version = int(head, 16)
-    state = decode_state(value[VERSION_DIGITS:])
-    state.version = version
-    return state
-
-
-# -- errors -----------------------------------------------------------------------------
-@contextmanager
-def _redis_errors(operation: str) -> Iterator[None]:
-    """Translate redis-py (and socket) errors into :class:`StateStoreError`, cause chained.
-
-    The message names the exception and redis-py's text (host:port at most, never the URL
-    or a password).
-    """
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise StateStoreError(f"redis {operation} failed: {type(exc).__name__}: {exc}") from exc
-
-
-def _with_tls(url: str) -> str:
-    """``redis://`` becomes ``rediss://``; other schemes are left alone."""
-    parts = urlsplit(url)
-    if parts.scheme == "redis":
-        return urlunsplit(parts._replace(scheme="rediss"))
-    return url
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
 class RedisStateStore(StateStore):
     """Customer state in Redis (msgpack), with per-customer optimistic concurrency.
 
@@ -178,6 +107,17 @@ class RedisStateStore(StateStore):
 
     ``round_trips`` counts every request sent to Redis (one per pipeline execute or
     single command), so tests and benchmarks can check the one-read-one-write budget.
+
+    ``observe``, when set, is called as ``observe(operation, seconds)`` once per round trip
+    (success or failure; a NOSCRIPT retry is a second call). The operations:
+
+    * ``"load"`` — :meth:`load` and :meth:`read_batch` (states, other keys, due queries)
+    * ``"save"`` — :meth:`save` and :meth:`save_batch` (the checked write script)
+    * ``"due"`` — :meth:`due_customers`
+    * ``"pending"`` — :meth:`pending_followups`
+    * ``"mark_seen"`` and ``"seen"`` — the dedupe markers
+
+    :meth:`with_partition` views share the ``observe`` set at the time they are made.
     """
 
     def __init__(
@@ -202,6 +142,7 @@ class RedisStateStore(StateStore):
         self._owns_client = owns_client
         self._script_cached = False
         self.round_trips = 0
+        self.observe: Observer | None = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -222,22 +163,8 @@ class RedisStateStore(StateStore):
         and the worker backs off. Resending a save is safe: the script recognises its own
         earlier write. The URL and password are never put in a message or a log.
         """
-        url = settings.redis_url.get_secret_value()
-        if settings.redis_tls:
-            url = _with_tls(url)
-        password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        try:
-            client = Redis.from_url(
-                url,
-                password=password,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=connect_timeout,
-                retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries),
-                decode_responses=False,
-            )
-        except ValueError:
-            # redis-py's message may quote the URL, which may carry a password.
-            raise ValueError("TACT_REDIS_URL is not a valid Redis URL (not shown)") from None
+        client = client_from_settings(settings, socket_timeout=socket_timeout,
+                                      connect_timeout=connect_timeout, retries=retries)
         return cls(
             client,
             prefix=prefix,
@@ -260,7 +187,13 @@ class RedisStateStore(StateStore):
             owns_client=False,
         )
         view._script_cached = self._script_cached
+        view.observe = self.observe
         return view
+
+    def shares_server(self, client: object) -> bool:
+        """Whether ``client`` (a redis-py client) reaches the same server and database."""
+        mine = server_of(self._redis)
+        return mine is not None and mine == server_of(client)
 
     def __repr__(self) -> str:
         return f"RedisStateStore(prefix={self.prefix!r}, partition={self.partition})"
@@ -277,26 +210,43 @@ class RedisStateStore(StateStore):
 
     # -- StateStore ---------------------------------------------------------------------
     async def load(self, customers: Collection[str]) -> dict[str, CustomerState]:
-        """Every customer's state (fresh for unknown ones) in one round trip."""
+        """Every customer's state (fresh for unknown ones) in one round trip (MGET)."""
+        return (await self.read_batch(customers)).states
+
+    async def read_batch(
+        self,
+        customers: Collection[str],
+        *,
+        keys: Sequence[str] = (),
+        due: Sequence[tuple[int, float, int]] = (),
+    ) -> BatchRead:
+        """States, the raw values of other ``keys`` and due customers, in one round trip.
+
+        ``due`` asks, per ``(partition, now, limit)``, what :meth:`due_customers` answers.
+        Just states: one MGET; with more: one pipeline (MGET states, MGET keys, a
+        ZRANGEBYSCORE per due query).
+        """
         ids = list(dict.fromkeys(customers))
-        if not ids:
-            return {}
-        with _redis_errors("load"):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for c in ids:
-                    pipe.get(self.state_key(c))
-                self.round_trips += 1
-                values: list[bytes | None] = await pipe.execute()
-        out: dict[str, CustomerState] = {}
-        for c, value in zip(ids, values, strict=True):
-            if value is None:
-                out[c] = CustomerState(c)
-                continue
-            try:
-                out[c] = unpack_stored(value)
-            except ValueError as exc:
-                raise StateStoreError(f"customer {c}: unreadable stored state: {exc}") from exc
-        return out
+        mget = [self.state_key(c) for c in ids] + list(keys)  # one MGET for all the strings
+        if not mget and not due:
+            return BatchRead({})
+        replies: list[Any] = []
+        with self._trip("load"):
+            if not due:
+                values: list[Any] = await self._redis.mget(mget)
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    if mget:
+                        pipe.mget(mget)
+                    for p, now, limit in due:
+                        pipe.zrangebyscore(self.followups_key(p), "-inf", repr(float(now)),
+                                           start=0, num=max(limit, 1))
+                    replies = await pipe.execute()
+                values = replies.pop(0) if mget else []
+        found = [[text(m) for m in ms][: max(limit, 0)]
+                 for ms, (_, _, limit) in zip(replies, due, strict=True)]
+        n = len(ids)
+        return BatchRead(self._decode(ids, values[:n]), values[n:], found)
 
     async def save(
         self, states: Mapping[str, CustomerState], *, partition: int | None = None
@@ -306,44 +256,59 @@ class RedisStateStore(StateStore):
         Written states get ``version`` bumped. If some customers conflict, the others are
         still written and :class:`RedisStateConflictError` names the conflicting ones.
         """
-        if not states:
-            return
-        index = self.followups_key(partition)
-        customers = list(states)
-        calls: list[tuple[list[str], list[str | bytes | int]]] = []
+        await self.save_batch({self.partition if partition is None else partition: states})
+
+    async def save_batch(
+        self,
+        by_partition: Mapping[int, Mapping[str, CustomerState]],
+        writes: Sequence[tuple[str, bytes | None]] = (),
+    ) -> None:
+        """One atomic write: ``writes`` (key, value; None deletes) first, then every state.
+
+        Each partition's states go to that partition's follow-up index; a customer must
+        appear under one partition only. Conflicts as in :meth:`save`: the others (and
+        ``writes``) are written, then :class:`RedisStateConflictError` is raised.
+        """
+        customers: list[str] = []
+        written: list[CustomerState] = []
+        skeys: list[str] = []
+        index_keys: list[str] = []
+        args: list[str | bytes | int] = []
         wall = time.time()
-        for c in customers:
-            st = states[c]
-            due = st.next_due()
-            calls.append(
-                (
-                    [self.state_key(c), index],
-                    [
-                        st.version,
-                        pack_stored(st, st.version + 1),
-                        self._ttl(due, wall),
-                        c,
-                        _NOT_DUE if due is None else repr(float(due)),
-                    ],
-                )
-            )
-        with _redis_errors("save"):
-            results = await self._run_save_scripts(calls)
+        for partition, states in by_partition.items():
+            if not states:
+                continue
+            index_keys.append(self.followups_key(partition))
+            n_index = len(index_keys)
+            for c, st in states.items():
+                due = st.next_due()
+                customers.append(c)
+                written.append(st)
+                skeys.append(self.state_key(c))
+                args += (st.version, pack_stored(st, st.version + 1), self._ttl(due, wall), c,
+                         _NOT_DUE if due is None else repr(float(due)), n_index)
+        if not customers and not writes:
+            return
+        keys = [k for k, _ in writes] + skeys + index_keys
+        argv: list[str | bytes | int] = [len(writes), len(customers), len(index_keys)]
+        argv += [b"" if v is None else v for _, v in writes]
+        argv += args
+        try:
+            with self._trip("save"):
+                results: list[int] = await self._script(len(keys), keys, argv)
+        except StateStoreError as exc:
+            if not isinstance(exc.__cause__, NoScriptError):
+                raise
+            self._script_cached = False  # server restarted or SCRIPT FLUSH: nothing ran
+            with self._trip("save"):
+                results = await self._script(len(keys), keys, argv)
         conflicts: list[str] = []
-        errors: list[tuple[str, Exception]] = []
-        for c, res in zip(customers, results, strict=True):
-            if isinstance(res, Exception):
-                errors.append((c, res))
-            elif int(res[0]) == 1:
-                states[c].version = int(res[1])
+        for c, st, res in zip(customers, written, results, strict=True):
+            v = int(res)
+            if v >= 0:
+                st.version = v
             else:
                 conflicts.append(c)
-        if errors:
-            c, exc = errors[0]
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise StateStoreError(
-                f"redis save failed for customer {c}{more}: {type(exc).__name__}: {exc}"
-            ) from exc
         if conflicts:
             raise RedisStateConflictError(conflicts)
 
@@ -356,16 +321,28 @@ class RedisStateStore(StateStore):
         """
         if limit <= 0:
             return []
-        with _redis_errors("due_customers"):
-            self.round_trips += 1
+        with self._trip("due"):
             members: list[Any] = await self._redis.zrangebyscore(
                 self.followups_key(partition), "-inf", repr(float(now)), start=0, num=limit
             )
-        return [_text(m) for m in members]
+        return [text(m) for m in members]
+
+    async def pending_followups(self, partitions: Iterable[int]) -> int:
+        """Customers with a follow-up pending in these partitions' indexes (ZCARD each, one
+        pipeline); 0 when no partition is given."""
+        parts = list(dict.fromkeys(partitions))
+        if not parts:
+            return 0
+        with self._trip("pending"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for p in parts:
+                    pipe.zcard(self.followups_key(p))
+                counts: list[int] = await pipe.execute()
+        return sum(int(n) for n in counts)
 
     async def close(self) -> None:
         if self._owns_client:
-            with _redis_errors("close"):
+            with redis_errors("close"):
                 await self._redis.aclose()
 
     # -- dedupe markers -----------------------------------------------------------------
@@ -378,11 +355,10 @@ class RedisStateStore(StateStore):
         """
         if not event_ids:
             return []
-        with _redis_errors("mark_seen"):
+        with self._trip("mark_seen"):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for ev in event_ids:
                     pipe.set(self.seen_key(ev), b"1", nx=True, ex=self.dedupe_ttl_seconds)
-                self.round_trips += 1
                 results: list[bool | None] = await pipe.execute()
         return [not bool(r) for r in results]
 
@@ -390,15 +366,38 @@ class RedisStateStore(StateStore):
         """For each id, whether it is marked as seen (one round trip, marks nothing)."""
         if not event_ids:
             return []
-        with _redis_errors("seen"):
+        with self._trip("seen"):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for ev in event_ids:
                     pipe.exists(self.seen_key(ev))
-                self.round_trips += 1
                 results: list[int] = await pipe.execute()
         return [bool(r) for r in results]
 
     # -- internals ----------------------------------------------------------------------
+    @contextmanager
+    def _trip(self, operation: str) -> Iterator[None]:
+        """One round trip: counted, timed for ``observe``, errors as StateStoreError."""
+        self.round_trips += 1
+        t0 = time.perf_counter()
+        try:
+            with redis_errors(operation):
+                yield
+        finally:
+            if self.observe is not None:
+                self.observe(operation, time.perf_counter() - t0)
+
+    def _decode(self, ids: list[str], values: list[bytes | None]) -> dict[str, CustomerState]:
+        out: dict[str, CustomerState] = {}
+        for c, value in zip(ids, values, strict=True):
+            if value is None:
+                out[c] = CustomerState(c)
+                continue
+            try:
+                out[c] = unpack_stored(value)
+            except ValueError as exc:
+                raise StateStoreError(f"customer {c}: unreadable stored state: {exc}") from exc
+        return out
+
     def _ttl(self, due: float | None, wall: float) -> int:
         """The state's TTL: ``state_ttl_seconds``, stretched to outlive a pending follow-up.
 
@@ -409,28 +408,13 @@ class RedisStateStore(StateStore):
             ttl = max(ttl, math.ceil(due - wall) + self.state_ttl_seconds)
         return ttl
 
-    async def _run_save_scripts(
-        self, calls: list[tuple[list[str], list[str | bytes | int]]]
-    ) -> list[Any]:
-        """One pipeline of save scripts; redo with EVAL those the server did not know."""
-        results = await self._pipeline_scripts(calls, by_sha=self._script_cached)
-        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
-        if missing:
-            redo = await self._pipeline_scripts([calls[i] for i in missing], by_sha=False)
-            for i, r in zip(missing, redo, strict=True):
-                results[i] = r
-        self._script_cached = True
-        return results
-
-    async def _pipeline_scripts(
-        self, calls: Iterable[tuple[list[str], list[str | bytes | int]]], *, by_sha: bool
-    ) -> list[Any]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for keys, args in calls:
-                if by_sha:
-                    pipe.evalsha(SAVE_STATE_SHA, len(keys), *keys, *args)
-                else:
-                    pipe.eval(SAVE_STATE, len(keys), *keys, *args)
-            self.round_trips += 1
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        return results
+    async def _script(self, nkeys: int, keys: list[str], argv: list[Any]) -> list[int]:
+        """The save script: EVALSHA once the server is known to have it, EVAL before."""
+        if self._script_cached:
+            res: list[int] = await self._redis.evalsha(
+                scripts.SAVE_BATCH_SHA, nkeys, *keys, *argv)
+        else:
+            res = await self._redis.eval(
+                scripts.SAVE_BATCH, nkeys, *keys, *argv)
+            self._script_cached = True
+        return res

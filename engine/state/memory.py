@@ -7,7 +7,7 @@ exercise the same wire form and callers never share mutable state with the store
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import msgpack
 
@@ -62,6 +62,11 @@ class MemoryStateStore(StateStore):
                 out.append(c)
                 seen.add(c)
         return out
+
+    async def pending_followups(self, partitions: Iterable[int]) -> int:
+        """Customers with a follow-up pending. The memory store keeps one index for every
+        partition, so any partition asked counts them all (none asked: 0)."""
+        return len(self._next_due) if any(True for _ in partitions) else 0
 
     def seed(self, state: CustomerState) -> None:
         """Put a customer's starting state (profile import, scenario set-up)."""

@@ -1,32 +1,40 @@
 """The outbox: a batch's decisions, kept in Redis until the Kafka transaction commits them.
 
 Why: the state write (Redis) and the Kafka transaction (decisions + consumer offsets) cannot
-commit atomically. The worker writes the outbox first, then the customer states, then
-commits the transaction. If it dies after the state write, the redelivered events are
-duplicates for the state (``seen``) and decide nothing; their decisions come back from the
-outbox instead, keyed by the source record's offset, and are sent in the new transaction.
-See ``docs/worker.md`` for the whole protocol.
+commit atomically. The worker writes the outbox with the customer states (on Redis in the
+same atomic script call; elsewhere first), then commits the transaction. If it dies after
+the state write, the redelivered events are duplicates for the state (``seen``) and decide
+nothing; their decisions come back from the outbox instead, keyed by the source record's
+offset, and are sent in the new transaction. See ``docs/worker.md`` for the whole protocol.
 
 One Redis string per source partition (a *slot*: ``e<n>`` for partition n of the events
 topic, ``t<n>`` for the ticks topic), holding a msgpack map ``{offset: {customer: [decision
 JSON, ...]}}``. Entries below the slot's committed offset are dead (their transaction
 committed) and are dropped on the next write.
+
+:class:`BatchIO` is a batch's reads and writes of states and outbox together; on Redis,
+:class:`JointBatchIO` makes them one read and one write per batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from connectors.redis.client import client_from_settings, redis_errors
 from engine.config import TactSettings
 from engine.errors import StateStoreError
+from engine.models.state import CustomerState
+from engine.state.base import BatchStore, StateStore
 
 # offset -> customer -> decisions (JSON bytes), for one slot (source topic partition)
 Entries = dict[int, dict[str, list[bytes]]]
@@ -83,59 +91,164 @@ class MemoryOutbox(Outbox):
 
 
 class RedisOutbox(Outbox):
+    """The outbox maps in Redis, one string per slot.
+
+    ``observe``, when set, is called as ``observe(operation, seconds)`` once per round trip
+    this class makes itself: ``"outbox_load"`` (one MGET), ``"outbox_write"`` (one
+    pipeline of SET/DEL) and ``"ping"``. In the worker, the outbox usually rides on the
+    state store's round trips instead (:class:`BatchIO`), which observes them as ``"load"``
+    and ``"save"``.
+    """
+
     def __init__(self, client: Redis, key_base: str) -> None:
         self._redis = client
         self.key_base = key_base  # e.g. "tact:outbox:tact-worker:tact.events:"
+        self.observe: Callable[[str, float], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: TactSettings, *, prefix: str) -> RedisOutbox:
-        url = settings.redis_url.get_secret_value()
-        if settings.redis_tls:
-            parts = urlsplit(url)
-            if parts.scheme == "redis":
-                url = urlunsplit(parts._replace(scheme="rediss"))
-        password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        try:
-            client = Redis.from_url(url, password=password, socket_timeout=5.0,
-                                    socket_connect_timeout=2.0, decode_responses=False)
-        except ValueError:
-            raise ValueError("TACT_REDIS_URL is not a valid Redis URL (not shown)") from None
+        client = client_from_settings(settings)
         base = f"{prefix}outbox:{settings.consumer_group}:{settings.events_topic}:"
         return cls(client, base)
+
+    @property
+    def client(self) -> Redis:
+        return self._redis
 
     def key(self, slot: str) -> str:
         return f"{self.key_base}{slot}"
 
+    def staged(self, maps: Mapping[str, Entries]) -> list[tuple[str, bytes | None]]:
+        """The (key, value) writes of :meth:`write`; None deletes (an empty map)."""
+        return [(self.key(p), pack_entries(e) if e else None) for p, e in maps.items()]
+
     async def load(self, slots: Sequence[str]) -> dict[str, Entries]:
         if not slots:
             return {}
-        try:
+        with self._trip("outbox_load"):
             blobs: list[Any] = await self._redis.mget([self.key(p) for p in slots])
-        except (RedisError, OSError) as exc:
-            raise StateStoreError(f"redis outbox load failed: {type(exc).__name__}: {exc}") from exc
         return {p: unpack_entries(b) for p, b in zip(slots, blobs, strict=True)}
 
     async def write(self, maps: Mapping[str, Entries]) -> None:
         if not maps:
             return
-        try:
+        with self._trip("outbox_write"):
             async with self._redis.pipeline(transaction=False) as pipe:
-                for p, entries in maps.items():
-                    if entries:
-                        pipe.set(self.key(p), pack_entries(entries))
+                for key, value in self.staged(maps):
+                    if value is None:
+                        pipe.delete(key)
                     else:
-                        pipe.delete(self.key(p))
+                        pipe.set(key, value)
                 await pipe.execute()
-        except (RedisError, OSError) as exc:
-            raise StateStoreError(
-                f"redis outbox write failed: {type(exc).__name__}: {exc}") from exc
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._redis.ping())
-        except (RedisError, OSError):
+            with self._trip("ping"):
+                return bool(await self._redis.ping())
+        except StateStoreError:
             return False
 
     async def close(self) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self._redis.aclose()
+
+    @contextmanager
+    def _trip(self, operation: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            with redis_errors(operation.replace("_", " ")):
+                yield
+        finally:
+            if self.observe is not None:
+                self.observe(operation, time.perf_counter() - t0)
+
+
+# -- a batch's reads and writes ------------------------------------------------------------
+Read = tuple[dict[str, CustomerState], dict[str, Entries], list[list[str]]]
+
+
+class BatchIO:
+    """A batch's reads and writes of states and outbox, in the order of ``docs/worker.md``.
+
+    This one makes separate calls (any :class:`StateStore` and :class:`Outbox`): the outbox
+    load of newly owned slots, the state load, a due query per tick; then the outbox write
+    and one checked save per source partition. :func:`batch_io` picks
+    :class:`JointBatchIO` when the store can carry the outbox in its own round trips.
+    """
+
+    def __init__(self, store: StateStore, outbox: Outbox) -> None:
+        self.store = store
+        self.outbox = outbox
+        self._save_by_partition = _has_param(store.save, "partition")
+        self._due_by_partition = _has_param(store.due_customers, "partition")
+
+    async def read(self, customers: list[str], slots: Sequence[str],
+                   ticks: Sequence[tuple[int, float]], limit: int) -> Read:
+        """States of ``customers``, outbox maps of ``slots``, and per (partition, clock) of
+        ``ticks`` the customers with a follow-up due (at most ``limit``)."""
+        boxes = await self.outbox.load(slots) if slots else {}
+        states = await self.store.load(customers)
+        due = [await self._due(now, p, limit) for p, now in ticks]
+        return states, boxes, due
+
+    async def load(self, customers: list[str]) -> dict[str, CustomerState]:
+        return await self.store.load(customers)
+
+    async def write(self, maps: Mapping[str, Entries],
+                    by_partition: Mapping[int, dict[str, CustomerState]]) -> None:
+        """The outbox first, then the states (raises StateConflictError after the others)."""
+        if maps:
+            await self.outbox.write(maps)
+        for p, states in sorted(by_partition.items()):
+            if self._save_by_partition:
+                await self.store.save(states, partition=p)  # type: ignore[call-arg]
+            else:
+                await self.store.save(states)
+
+    async def _due(self, now: float, partition: int, limit: int) -> list[str]:
+        if self._due_by_partition:
+            due: list[str] = await self.store.due_customers(  # type: ignore[call-arg]
+                now, limit, partition=partition)
+            return due
+        return await self.store.due_customers(now, limit)
+
+
+class JointBatchIO(BatchIO):
+    """Two round trips per batch: one read (states, the outbox of newly owned slots, due
+    follow-ups) and one atomic write (the outbox, then every partition's checked save), on
+    a :class:`~engine.state.base.BatchStore` and a :class:`RedisOutbox` of the same server.
+
+    A tick that fires follow-ups of customers not in the batch costs one more read.
+    """
+
+    def __init__(self, store: StateStore, joint: BatchStore, outbox: RedisOutbox) -> None:
+        super().__init__(store, outbox)
+        self.joint = joint
+        self.redis_outbox = outbox
+
+    async def read(self, customers: list[str], slots: Sequence[str],
+                   ticks: Sequence[tuple[int, float]], limit: int) -> Read:
+        got = await self.joint.read_batch(
+            customers, keys=[self.redis_outbox.key(s) for s in slots],
+            due=[(p, now, limit) for p, now in ticks])
+        boxes = {s: unpack_entries(v) for s, v in zip(slots, got.values, strict=True)}
+        return got.states, boxes, got.due
+
+    async def write(self, maps: Mapping[str, Entries],
+                    by_partition: Mapping[int, dict[str, CustomerState]]) -> None:
+        await self.joint.save_batch(by_partition, self.redis_outbox.staged(maps))
+
+
+def batch_io(store: StateStore, outbox: Outbox) -> BatchIO:
+    """:class:`JointBatchIO` when the store and the outbox can share round trips."""
+    if (isinstance(outbox, RedisOutbox) and isinstance(store, BatchStore)
+            and store.shares_server(outbox.client)):
+        return JointBatchIO(store, store, outbox)
+    return BatchIO(store, outbox)
+
+
+def _has_param(fn: object, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False

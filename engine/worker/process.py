@@ -5,11 +5,13 @@ each with its source partition and offset) and returns the records the caller mu
 in one transaction with the batch's offsets. The order of writes is the protocol of
 ``docs/worker.md``:
 
-1. load the states of the batch's customers (one read), run :func:`engine.pipeline.decide`,
-   then fire follow-ups for each tick record;
+1. read the states of the batch's customers, the outbox of newly owned partitions and each
+   tick's due follow-ups (one read), run :func:`engine.pipeline.decide`, then fire
+   follow-ups for each tick record;
 2. write the outbox: every source record's decisions, by offset and customer;
-3. save the changed states (one write per source partition: the follow-up index is per
-   partition);
+3. save the changed states (per source partition: the follow-up index is per partition).
+   On Redis, 2 and 3 are one atomic script call (:mod:`engine.worker.outbox`,
+   :class:`~engine.worker.outbox.BatchIO`); elsewhere the outbox is written first;
 4. (caller) produce decisions and dead letters, send offsets, commit the transaction.
 
 A record whose event the state already saw (``duplicate``) re-emits what the outbox holds
@@ -21,7 +23,6 @@ their decisions from the outbox.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -35,7 +36,7 @@ from engine.pack.model import RulePack
 from engine.pipeline import decide, tick
 from engine.state.base import StateStore
 from engine.worker.codec import DeadLetter, decision_headers
-from engine.worker.outbox import Entries, Outbox
+from engine.worker.outbox import Entries, Outbox, batch_io
 from engine.worker.stats import WorkerStats
 
 log = logging.getLogger("tact.worker")
@@ -77,13 +78,13 @@ class Processed:
     dead_letters: int = 0
     runs: int = 1
     account: Callable[[], None] = _nothing  # updates the stats: call once committed
-
-
-def _has_param(fn: object, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
+    # for the metrics, once committed: fresh decisions (not re-emitted), the events' types,
+    # the dead letters' kinds and how many events were duplicates
+    decided: list[Decision] = field(default_factory=list)
+    event_types: list[str] = field(default_factory=list)
+    dead_kinds: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    fault_rules: list[str] = field(default_factory=list)
 
 
 class BatchProcessor:
@@ -96,8 +97,7 @@ class BatchProcessor:
         self.dead_letter_topic = dead_letter_topic
         self.worker_id = worker_id
         self._boxes: dict[str, Entries] = {}  # slot -> the map as last written
-        self._save_by_partition = _has_param(store.save, "partition")
-        self._due_by_partition = _has_param(store.due_customers, "partition")
+        self.io = batch_io(store, outbox)
 
     # -- ownership ------------------------------------------------------------------------
     def forget(self, slots: Iterable[str]) -> None:
@@ -105,29 +105,9 @@ class BatchProcessor:
         for s in slots:
             self._boxes.pop(s, None)
 
-    async def _ensure_boxes(self, slots: Iterable[str]) -> None:
-        missing = sorted({s for s in slots if s not in self._boxes})
-        if missing:
-            self._boxes.update(await self.outbox.load(missing))
-
-    # -- state store calls (the Redis store indexes follow-ups per partition) -------------
-    async def _save(self, states: dict[str, CustomerState], partition: int) -> None:
-        if self._save_by_partition:
-            await self.store.save(states, partition=partition)  # type: ignore[call-arg]
-        else:
-            await self.store.save(states)
-
-    async def _due(self, now: float, partition: int) -> list[str]:
-        if self._due_by_partition:
-            due: list[str] = await self.store.due_customers(  # type: ignore[call-arg]
-                now, TICK_LIMIT, partition=partition)
-            return due
-        return await self.store.due_customers(now, TICK_LIMIT)
-
     # -- the batch ------------------------------------------------------------------------
     async def process(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
         """Decide and persist one batch; retried from scratch on a state conflict."""
-        await self._ensure_boxes(r.slot for r in records)
         for run in range(1, MAX_CONFLICT_RUNS + 1):
             try:
                 out = await self._run(pack, records)
@@ -143,11 +123,24 @@ class BatchProcessor:
 
     async def _run(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
         stats = self.stats
-        events = [r for r in records if isinstance(r.item, Envelope)]
-        envs = [r.item for r in events if isinstance(r.item, Envelope)]
-        part_of: dict[str, int] = {e.event.customer: r.partition for r, e in zip(events, envs,
-                                                                                 strict=True)}
-        states = await self.store.load(list(part_of))
+        boxes = self._boxes
+        events: list[InRecord] = []
+        envs: list[Envelope] = []
+        ticks: list[tuple[int, InRecord, float]] = []  # (record index, record, clock)
+        part_of: dict[str, int] = {}
+        for i, r in enumerate(records):
+            item = r.item
+            if type(item) is Envelope:
+                events.append(r)
+                envs.append(item)
+                part_of[item.event.customer] = r.partition
+            elif isinstance(item, float):
+                ticks.append((i, r, item))
+        # 1. one read: states, the outbox of slots not cached yet, each tick's due customers
+        slots = sorted({r.slot for r in records if r.slot not in boxes})
+        states, loaded, due_lists = await self.io.read(
+            list(part_of), slots, [(r.partition, now) for _, r, now in ticks], TICK_LIMIT)
+        boxes.update(loaded)
         t0 = time.perf_counter()
         result = decide(pack, states, envs)
         stats.decide_seconds.observe(time.perf_counter() - t0)
@@ -158,30 +151,35 @@ class BatchProcessor:
         entries: dict[str, Entries] = {}
         reemitted = produced = 0
         fresh: list[Decision] = []
-        index = {id(r): i for i, r in enumerate(records)}
+        ri = 0  # index of the current event record in ``records``
         for r, env, outcome in zip(events, envs, result.outcomes, strict=True):
-            cust = env.event.customer
+            while records[ri] is not r:
+                ri += 1
             if outcome.status == "processed":
+                if not outcome.decisions:
+                    continue
                 ds = [d.to_json() for d in outcome.decisions]
                 fresh.extend(outcome.decisions)
             else:
-                ds = self._boxes.get(r.slot, {}).get(r.offset, {}).get(cust, [])
+                ds = boxes.get(r.slot, {}).get(r.offset, {}).get(env.event.customer, [])
+                if not ds:
+                    continue
                 reemitted += len(ds)
-            if ds:
-                key = cust.encode()
-                per_record[index[id(r)]] = [(key, d) for d in ds]
-                entries.setdefault(r.slot, {})[r.offset] = {cust: ds}
+            cust = env.event.customer
+            key = cust.encode()
+            per_record[ri] = [(key, d) for d in ds]
+            slot_entries = entries.get(r.slot)
+            if slot_entries is None:
+                slot_entries = entries[r.slot] = {}
+            slot_entries[r.offset] = {cust: ds}
 
         fired_total = 0
-        for i, r in enumerate(records):
-            if not isinstance(r.item, float):
-                continue
-            now = r.item
-            indexed = set(await self._due(now, r.partition))
+        for (i, r, now), indexed_list in zip(ticks, due_lists, strict=True):
+            indexed = set(indexed_list)
             due = indexed | {c for c, p in part_of.items() if p == r.partition}
             missing = [c for c in due if c not in states]
-            if missing:
-                states.update(await self.store.load(missing))
+            if missing:  # due customers not in the batch: one more read
+                states.update(await self.io.load(missing))
                 part_of.update(dict.fromkeys(missing, r.partition))
             tr = tick(pack, {c: states[c] for c in due}, now)
             changed |= tr.changed
@@ -194,7 +192,7 @@ class BatchProcessor:
                 by_cust.setdefault(d.customer, []).append(d.to_json())
             fresh.extend(tr.fired)
             fired_total += len(tr.fired)
-            for c, ds in self._boxes.get(r.slot, {}).get(r.offset, {}).items():
+            for c, ds in boxes.get(r.slot, {}).get(r.offset, {}).items():
                 if c not in by_cust:
                     by_cust[c] = ds
                     reemitted += len(ds)
@@ -202,14 +200,24 @@ class BatchProcessor:
                 per_record[i] = [(c.encode(), d) for c, ds in by_cust.items() for d in ds]
                 entries.setdefault(r.slot, {})[r.offset] = by_cust
 
-        # 2. the outbox, before any state is written
-        await self._write_outbox(records, entries)
-        # 3. the states, one save per source partition
+        # 2. + 3. the outbox, then the states (one atomic write on Redis)
         by_part: dict[int, dict[str, CustomerState]] = {}
         for c in changed:
-            by_part.setdefault(part_of.get(c, 0), {})[c] = states[c]
-        for p, sts in sorted(by_part.items()):
-            await self._save(sts, p)
+            p = part_of.get(c, 0)
+            sts = by_part.get(p)
+            if sts is None:
+                sts = by_part[p] = {}
+            sts[c] = states[c]
+        writes = self._outbox_writes(records, entries)
+        try:
+            await self.io.write(writes, by_part)
+        except StateConflictError:
+            boxes.update(writes)  # written with the other customers: the rerun needs it
+            raise
+        except BaseException:
+            self.forget(writes)  # written or not (a lost reply): reload from Redis next time
+            raise
+        boxes.update(writes)
 
         # the records to produce, in source order
         out: list[OutRecord] = []
@@ -247,21 +255,26 @@ class BatchProcessor:
             stats.fired += fired_total
             stats.reemitted += reemitted
 
-        return Processed(out, produced, reemitted, dead, account=account)
+        return Processed(
+            out, produced, reemitted, dead, account=account, decided=fresh,
+            event_types=[e.event.type for e in envs],
+            dead_kinds=[r.item.kind for r in records if isinstance(r.item, DeadLetter)],
+            duplicates=sum(1 for o in result.outcomes if o.status == "duplicate"),
+            fault_rules=[f.rule for f in faults])
 
-    async def _write_outbox(self, records: Sequence[InRecord], entries: dict[str, Entries]) -> None:
+    def _outbox_writes(self, records: Sequence[InRecord],
+                       entries: dict[str, Entries]) -> dict[str, Entries]:
+        """Each slot's new outbox map: this batch's entries, plus what an earlier incarnation
+        wrote beyond this batch (we will get there); entries below the batch are dropped."""
         last: dict[str, int] = {}
         for r in records:
-            last[r.slot] = max(last.get(r.slot, -1), r.offset)
+            if r.offset > last.get(r.slot, -1):
+                last[r.slot] = r.offset
         writes: dict[str, Entries] = {}
         for slot, hi in last.items():
             old = self._boxes.get(slot, {})
             new = dict(entries.get(slot, {}))
-            # keep what a previous incarnation wrote beyond this batch: we will get there
             new.update({o: e for o, e in old.items() if o > hi})
             if new or old:
                 writes[slot] = new
-        if writes:
-            await self.outbox.write(writes)
-            self._boxes.update(writes)
-
+        return writes

@@ -16,8 +16,7 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
-import connectors.redis.store as store_mod
-from connectors.redis import RedisStateConflictError, RedisStateStore, decode_state
+from connectors.redis import RedisStateConflictError, RedisStateStore, decode_state, scripts
 from engine.config import TactSettings
 from engine.errors import StateConflictError, StateStoreError
 from engine.models.state import CustomerState, PendingFollowup, SentRecord
@@ -121,7 +120,7 @@ async def test_one_round_trip_per_load_and_per_save_of_500(
         customers = [f"c-{i}" for i in range(500)]
         for round_no in (1, 2):  # the first save sends EVAL, the next ones EVALSHA
             writes, trips = CountingConnection.writes, store.round_trips
-            get, evalsha, eval_ = (_cmdstat(admin, n) for n in ("get", "evalsha", "eval"))
+            mget, evalsha, eval_ = (_cmdstat(admin, n) for n in ("mget", "evalsha", "eval"))
 
             states = await store.load(customers)
             assert (store.round_trips, CountingConnection.writes) == (trips + 1, writes + 1)
@@ -132,10 +131,10 @@ async def test_one_round_trip_per_load_and_per_save_of_500(
             assert (store.round_trips, CountingConnection.writes) == (trips + 2, writes + 2)
 
             assert all(st.version == round_no for st in states.values())
-            # The server did see every command of the batch (other clients may add more).
-            assert _cmdstat(admin, "get") - get >= 500
-            scripts = (_cmdstat(admin, "evalsha") - evalsha, _cmdstat(admin, "eval") - eval_)
-            assert scripts[0 if round_no == 2 else 1] >= 500
+            # One MGET for the load, one script call for the whole save (others may add more).
+            assert _cmdstat(admin, "mget") - mget >= 1
+            calls = (_cmdstat(admin, "evalsha") - evalsha, _cmdstat(admin, "eval") - eval_)
+            assert calls[0 if round_no == 2 else 1] >= 1
         assert await store.due_customers(1002.0, limit=1000) != []
         assert len(await store.due_customers(1002.0, limit=1000)) == 500
     finally:
@@ -221,11 +220,11 @@ async def test_noscript_falls_back_to_eval(
     await store.save(states)  # first save: EVAL, the script is now cached
     trips = store.round_trips
     # A SHA the server cannot know: what it answers after a restart or SCRIPT FLUSH.
-    monkeypatch.setattr(store_mod, "SAVE_STATE_SHA", "0" * 40)
+    monkeypatch.setattr(scripts, "SAVE_BATCH_SHA", "0" * 40)
     for st in states.values():
         st.counters["x"] = 1
     await store.save(states)
-    assert store.round_trips == trips + 2  # EVALSHA -> NOSCRIPT, then EVAL for those
+    assert store.round_trips == trips + 2  # EVALSHA -> NOSCRIPT (nothing ran), then EVAL
     assert {c: st.version for c, st in states.items()} == {"c-1": 2, "c-2": 2}
 
 
@@ -317,13 +316,16 @@ async def test_response_errors_are_state_store_errors(
     store: RedisStateStore, admin: redis.Redis
 ) -> None:
     admin.hset(store.state_key("c-1"), mapping={"not": "a string"})
+    # MGET answers nil for a key of another type: the load sees no state...
+    assert await store.load(["c-1"]) == {"c-1": CustomerState("c-1")}
+    # ...but the save's version check hits the hash and refuses, overwriting nothing,
+    # not even the other customer of the call (every check runs before any write).
     with pytest.raises(StateStoreError) as info:
-        await store.load(["c-1"])
-    assert isinstance(info.value.__cause__, redis.exceptions.ResponseError)
-    with pytest.raises(StateStoreError) as info:
-        await store.save({"c-1": CustomerState("c-1")})
+        await store.save({"c-2": CustomerState("c-2"), "c-1": CustomerState("c-1")})
     assert not isinstance(info.value, StateConflictError)
     assert isinstance(info.value.__cause__, redis.exceptions.ResponseError)
+    assert admin.type(store.state_key("c-1")) == b"hash"
+    assert admin.exists(store.state_key("c-2")) == 0
 
 
 async def test_unreadable_blob_is_a_state_store_error(
