@@ -45,7 +45,11 @@ class TactSettings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     api_token: SecretStr | None = Field(None, description="Bearer token for POST /events, admin.")
-    protect_metrics: bool = False
+    protect_metrics: bool = Field(False, description="Bearer token for /metrics, /stats, "
+                                  "/api/dashboard.")
+    protect_health: bool = Field(False, description="Bearer token for /healthz, /readyz.")
+    telemetry_interval_s: float = Field(2.0, gt=0, description="Lag and pending follow-ups "
+                                        "refresh.")
     reload_interval_s: float = Field(1.0, gt=0)
     followup_interval_s: float = Field(1.0, gt=0)
 

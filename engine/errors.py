@@ -90,3 +90,8 @@ class StateStoreError(TactError):
 
 class StateConflictError(StateStoreError):
     """Another writer changed a customer's state since it was loaded (optimistic concurrency)."""
+
+
+class WorkerNotReadyError(TactError):
+    """The worker was asked for something (ingest, say) before it started or after it
+    stopped."""

@@ -45,6 +45,7 @@ from engine.worker.followups import FollowupTimer
 from engine.worker.process import BatchProcessor, InRecord, OutRecord
 from engine.worker.reload import PackWatcher
 from engine.worker.stats import WorkerStats
+from engine.worker.telemetry import Telemetry
 
 log = logging.getLogger("tact.worker")
 
@@ -127,6 +128,8 @@ class BatchConsumer:
         self.last_error = ""
         self.committed_batches = 0
         self.faults = FaultInjector()
+        self.telemetry: Telemetry | None = None  # set by the worker: metrics, dashboard
+        self.positions: dict[Any, int] = {}  # the next offset to process, per partition
 
     # -- lifecycle ------------------------------------------------------------------------
     def listener(self) -> ConsumerRebalanceListener:
@@ -218,6 +221,7 @@ class BatchConsumer:
         received = time.time()
         records: list[InRecord] = []
         offsets: dict[Any, int] = {}
+        produced_ms: list[int] = []
         for tp, msgs in batch.items():
             if not msgs:
                 continue
@@ -229,6 +233,7 @@ class BatchConsumer:
                     records.append(InRecord(slot, tp.partition, m.offset, decode_tick(m.value)))
                 continue
             slot = f"e{tp.partition}"
+            produced_ms.extend(m.timestamp for m in msgs)
             for m in msgs:
                 src = Source(tp.topic, tp.partition, m.offset, m.timestamp)
                 item: Any = decode_event(m.key, m.value, m.headers, src, received)
@@ -241,6 +246,10 @@ class BatchConsumer:
         await self._commit(processed.records, offsets)
         done = time.perf_counter()
         processed.account()
+        self.positions.update(offsets)
+        if self.telemetry is not None:
+            self.telemetry.batch_committed(processed, size=len(records), seconds=done - t0,
+                                           produced_ms=produced_ms)
         st = self.stats
         st.batches += 1
         st.batch_size.observe(len(records))

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,10 @@ from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untype
 )
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 
+from connectors.kafka.publisher import encode_event
 from engine.config import TactSettings
+from engine.errors import TactError, WorkerNotReadyError
+from engine.models.event import Event
 from engine.pack.model import RulePack
 from engine.state.base import StateStore
 from engine.state.memory import MemoryStateStore
@@ -31,6 +34,7 @@ from engine.worker.outbox import MemoryOutbox, Outbox, RedisOutbox
 from engine.worker.process import BatchProcessor
 from engine.worker.reload import PackWatcher, ReloadOutcome
 from engine.worker.stats import WorkerStats
+from engine.worker.telemetry import Telemetry
 
 log = logging.getLogger("tact.worker")
 
@@ -69,6 +73,7 @@ class StreamWorker:
         s = options.settings
         self.settings = s
         self.stats = WorkerStats()
+        self.telemetry = Telemetry(self.stats)
         self.watcher = PackWatcher(Path(s.rules_path), self.stats)
         self.events_topic = s.events_topic
         self.ticks_topic = ticks_topic(s.events_topic)
@@ -97,8 +102,10 @@ class StreamWorker:
         else:
             from connectors.redis.store import RedisStateStore
 
-            self.store = RedisStateStore.from_settings(s, prefix=o.redis_prefix)
-            self.outbox = RedisOutbox.from_settings(s, prefix=o.redis_prefix)
+            store = RedisStateStore.from_settings(s, prefix=o.redis_prefix)
+            outbox = RedisOutbox.from_settings(s, prefix=o.redis_prefix)
+            store.observe = outbox.observe = self.telemetry.redis_call
+            self.store, self.outbox = store, outbox
         sec = _kafka_security(s)
         self._tick_producer = AIOKafkaProducer(
             bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
@@ -130,6 +137,8 @@ class StreamWorker:
             events_topic=self.events_topic, ticks_topic=self.ticks_topic,
             group_id=s.consumer_group, max_events=s.batch_max_events,
             max_latency_ms=s.batch_max_latency_ms, max_backoff_s=o.max_backoff_s)
+        self.batch.telemetry = self.telemetry
+        self.telemetry.set_pack(self.watcher.pack)
         # the transactional producer first: it fences (aborts) a crashed predecessor's
         # open transaction before we read what that transaction covered
         await self.batch.start_producer()
@@ -217,6 +226,49 @@ class StreamWorker:
         for p, value in tick_records(now, partitions):
             meta = await self._tick_producer.send_and_wait(self.ticks_topic, value, partition=p)
             out[p] = int(meta.offset)
+        return out
+
+    # -- ingest and telemetry -------------------------------------------------------------
+    async def ingest(self, events: Sequence[Event]) -> None:
+        """``POST /events``: append the events to the events topic, acknowledged by Kafka."""
+        producer = self._tick_producer
+        if producer is None or not self.started:
+            raise WorkerNotReadyError("the worker has not started yet")
+        futures = [await producer.send(self.events_topic, encode_event(e),
+                                       key=e.customer.encode()) for e in events]
+        await asyncio.gather(*futures)
+
+    async def refresh_telemetry(self) -> None:
+        """The read gauges: consumer lag per events partition, pending follow-ups, the pack."""
+        lag: dict[int, int] | None = None
+        pending: int | None = None
+        consumer, batch = self._consumer, self.batch
+        if consumer is not None and batch is not None:
+            mine = [tp for tp in consumer.assignment() if tp.topic == self.events_topic]
+            try:
+                lag = await self._lag(mine)
+            except (TimeoutError, KafkaError) as exc:
+                log.debug("consumer lag not refreshed: %r", exc)
+            if self.store is not None:
+                try:
+                    pending = await asyncio.wait_for(
+                        self.store.pending_followups(tp.partition for tp in mine), 5)
+                except (TimeoutError, TactError) as exc:
+                    log.debug("pending follow-ups not refreshed: %r", exc)
+        self.telemetry.refresh(pack=self.watcher.pack if self.watcher.loaded else None,
+                               lag=lag, pending_followups=pending)
+
+    async def _lag(self, tps: list[Any]) -> dict[int, int]:
+        """End offset minus the next offset to process (committed), per partition."""
+        if not tps or self._consumer is None or self.batch is None:
+            return {}
+        ends = await asyncio.wait_for(self._consumer.end_offsets(tps), 5)
+        out: dict[int, int] = {}
+        for tp in tps:
+            pos = self.batch.positions.get(tp)
+            if pos is None:
+                pos = await asyncio.wait_for(self._consumer.committed(tp), 5) or 0
+            out[tp.partition] = max(0, int(ends[tp]) - int(pos))
         return out
 
     # -- health ---------------------------------------------------------------------------
