@@ -77,6 +77,17 @@ def exposed(text: str) -> dict[str, set[str]]:
     return out
 
 
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",),
+            "info": ("_info",)}
+
+
+def declared(text: str) -> set[str]:
+    """Every sample name the exposition's metric families declare (by their TYPE), whether or
+    not a sample was observed yet: a labelled counter with no children is declared only."""
+    return {family.name + suffix for family in text_string_to_metric_families(text)
+            for suffix in SUFFIXES.get(family.type, ("",))}
+
+
 def check_against(exposition: dict[str, set[str]], dashboard: dict[str, Any]) -> list[str]:
     """Problems: metric names the dashboard queries that are not exposed, and legend labels
     that none of a query's metrics carries. Empty when all is well."""
@@ -183,6 +194,12 @@ def test_every_queried_metric_is_exposed_by_the_worker_metrics() -> None:
     names = metric_names(queries(load_dashboard()))
     assert len(names) >= 14, names
     assert check_against(exposition, load_dashboard()) == []
+
+
+def test_every_queried_metric_is_declared_before_any_traffic() -> None:
+    text = Metrics().render().decode()
+    missing = metric_names(queries(load_dashboard())) - declared(text)
+    assert not missing, f"queried but not declared by Metrics: {sorted(missing)}"
 
 
 def test_the_check_catches_a_misspelt_metric() -> None:

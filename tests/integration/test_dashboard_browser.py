@@ -1,0 +1,207 @@
+"""The live dashboard in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``, driven by selenium) against a running `tact run` fed with synthetic
+traffic. The page must show a nonzero throughput, the rules version, the top rules and the
+latency; the test saves a screenshot to ``docs/img/dashboard.png`` (the README's picture)
+and a copy in the test's tmp dir.
+
+Nothing is downloaded at test time: the browser and the driver are the Debian packages
+(``.ci/run`` installs them), given to selenium by path, so selenium-manager never runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.pack.loader import load_pack
+from engine.services import manager
+from load_tests.generator import generate_events, produce
+from tests.integration.kafka_utils import REPO, WorkerNames, delete_prefix, http
+from tests.integration.test_worker_restart import _free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = REPO / "docs/img/dashboard.png"
+RATE = 400.0  # synthetic events per second
+WARM_UP_S = 12.0  # traffic before the page opens, so the chart has some history
+WAIT_S = 20.0  # for the page to show live figures
+PLACEHOLDER = "\u2013"  # the en dash the page shows before it has a figure
+
+
+READ_PAGE = """
+const t = (id) => document.querySelector(`[data-testid="${id}"]`);
+const rows = (id) => Array.from(t(id).rows, (tr) => Array.from(tr.cells, (td) => td.textContent));
+return {throughput: t("throughput").textContent, p50: t("latency-p50").textContent,
+        p99: t("latency-p99").textContent, version: t("rules-version").textContent.trim(),
+        reloads: t("reloads").textContent.trim(), status: t("status").textContent.trim(),
+        top_rules: rows("top-rules")};
+"""
+
+
+def _number(text: str) -> float | None:
+    """A figure as the page formats it (``toLocaleString``: "1,234.5"); None for a dash."""
+    try:
+        return float(text.replace(",", "").replace("\u202f", "").strip())
+    except ValueError:
+        return None
+
+
+def chromium_driver(user_data_dir: Path) -> Any:
+    """Headless Debian Chromium through Debian's chromedriver; no selenium-manager."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--lang=en-US",
+                "--window-size=1400,1000", "--hide-scrollbars",
+                f"--user-data-dir={user_data_dir}"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+
+
+def read_dashboard(driver: Any, url: str, screenshot: Path, wait_s: float = WAIT_S
+                   ) -> dict[str, Any]:
+    """Open the dashboard, wait until it shows live traffic, screenshot it; the figures."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def figures() -> dict[str, Any]:
+        # read in one script: the page re-renders its tables every second, so elements
+        # found in one call may be gone (stale) by the next
+        raw: dict[str, Any] = driver.execute_script(READ_PAGE)
+        return {**raw, "throughput": _number(raw["throughput"]), "p50": _number(raw["p50"]),
+                "p99": _number(raw["p99"]),
+                "top_rules": [r for r in raw["top_rules"] if len(r) == 3]}
+
+    def live(_: Any) -> dict[str, Any] | None:
+        got = figures()
+        ok = ((got["throughput"] or 0) > 0 and got["p50"] is not None
+              and got["version"] not in ("", PLACEHOLDER) and got["top_rules"])
+        return got if ok else None
+
+    driver.get(url)
+    try:
+        got: dict[str, Any] = WebDriverWait(driver, wait_s, poll_frequency=0.25).until(live)
+    except TimeoutException:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(screenshot.with_suffix(".timeout.png")))
+        raise AssertionError(f"the dashboard showed no live traffic within {wait_s}s: "
+                             f"{figures()}") from None
+    time.sleep(1.2)  # one more poll, so the chart includes the latest second
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(screenshot)), "the screenshot was not saved"
+    return got
+
+
+@contextlib.contextmanager
+def _worker(names: WorkerNames, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.worker", "--rules", str(REPO / "rules"),
+         "--web-port", str(port)],
+        env=names.env(TACT_TELEMETRY_INTERVAL_S="0.5"), cwd=str(REPO), stdout=log,
+        stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        log.close()
+
+
+async def _until_ready(base: str, proc: subprocess.Popen[bytes], log: Path,
+                       timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the worker exited ({proc.returncode}):\n"
+                                 f"{log.read_text(errors='replace')[-3000:]}")
+        with contextlib.suppress(OSError, TimeoutError):
+            if (await http("GET", f"{base}/readyz"))[0] == 200:
+                return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"the worker was not ready in {timeout}s:\n"
+                         f"{log.read_text(errors='replace')[-3000:]}")
+
+
+async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connection,
+                                                       tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver "
+                    "(.ci/run installs them)")
+    assert CHROMEDRIVER.exists(), (f"{CHROMIUM} is there but {CHROMEDRIVER} is not: "
+                                   "apt-get install chromium-driver")
+    os.environ.setdefault("SE_OFFLINE", "true")  # belt and braces: selenium-manager stays off
+
+    names = WorkerNames.new("dashboard", services.bootstrap_servers, services.redis_url)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    worker_log = tmp_path / "worker.log"
+    stop = asyncio.Event()
+
+    def traffic() -> Iterator[dict[str, Any]]:
+        for ev in generate_events(int(RATE * 600), customers=2000, seed=7,
+                                  start_time=time.time(), step=1 / RATE, invalid_ratio=0.01,
+                                  id_prefix=f"dash-{uuid.uuid4().hex[:6]}-"):
+            if stop.is_set():
+                return
+            yield ev
+
+    try:
+        with _worker(names, port, worker_log) as proc:
+            await _until_ready(base, proc, worker_log)
+            status, _ = await http("GET", f"{base}/api/dashboard")
+            assert status == 200, f"GET /api/dashboard answered {status}"
+            producer = asyncio.create_task(produce(
+                traffic(), names.events, names.bootstrap, rate=RATE, live_time=True,
+                max_seconds=180))
+            try:
+                await asyncio.sleep(WARM_UP_S)
+                assert not producer.done(), producer.exception()
+                shot = tmp_path / "dashboard.png"
+                driver = await asyncio.to_thread(chromium_driver, tmp_path / "chromium-profile")
+                try:
+                    got = await asyncio.to_thread(read_dashboard, driver,
+                                                  f"{base}/dashboard", shot)
+                finally:
+                    await asyncio.to_thread(driver.quit)
+            finally:
+                stop.set()
+                sent = await asyncio.wait_for(producer, 30)
+            assert proc.poll() is None, worker_log.read_text(errors="replace")[-3000:]
+    finally:
+        await delete_prefix(names.redis_url, names.prefix)
+
+    assert sent.events > 0
+    assert got["throughput"] > 0, got
+    assert got["p50"] is not None and got["p50"] >= 0, got
+    assert got["p99"] is not None and got["p99"] >= got["p50"], got
+    assert got["version"] == load_pack(REPO / "rules").version, got
+    assert got["top_rules"] and all(r[0] and r[0] != "none yet" for r in got["top_rules"]), got
+    assert got["status"].startswith("live"), got
+    assert _number(got["reloads"]) is not None, got
+    assert shot.stat().st_size > 10_000, "the screenshot looks empty"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOT)
