@@ -17,7 +17,7 @@ from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup
 from engine.pack.model import CompiledRule, RulePack
-from engine.pipeline.policies import Arbiter
+from engine.pipeline.policies import Arbiter, ScopeMemo
 from engine.pipeline.state_ops import (
     Env,
     apply_contexts,
@@ -98,6 +98,7 @@ class _Decider:
         self.trace = trace
         self.result = BatchResult()
         self.rules = pack.rules_by_id  # built once per pack
+        self.scopes = ScopeMemo(pack)  # cap and policy scopes, worked out once per batch
 
     def _note(self, key: str, line: str) -> None:
         if self.trace:
@@ -128,7 +129,7 @@ class _Decider:
         key = str(f.event.get("id"))
         self._note(key, f"follow-up {rule.id} due: firing")
         age = float(f.event.get("received", f.due)) - float(f.event.get("at", f.due))
-        arb = Arbiter(self.pack, st, env, key, age, self.trace)
+        arb = Arbiter(self.pack, st, env, key, age, self.trace, self.scopes)
         made = arb.consider(rule)
         for dec in made:
             self._note_decision(key, dec)
@@ -178,7 +179,7 @@ class _Decider:
         rules = pack.by_trigger.get(etype)
         decisions: list[Decision] = []
         if rules:
-            arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace)
+            arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace, self.scopes)
             args = (ev, envx.d, envx.cu, envx.cx, at, envx.ctx)
             for rule in rules:
                 check = rule.check

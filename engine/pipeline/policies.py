@@ -50,6 +50,52 @@ def deliver_after(
     return best, which
 
 
+class ScopeMemo:
+    """Which caps and policies apply to a (category, message, channel), worked out once.
+
+    One per batch (the pack does not change within one): scope checks were a large part of
+    arbitration, repeated for every history record and every candidate.
+    """
+
+    __slots__ = ("_candidates", "_caps", "_pack", "_policies")
+
+    def __init__(self, pack: RulePack) -> None:
+        self._pack = pack
+        self._caps: dict[tuple[str, str, str], tuple[int, ...]] = {}
+        self._policies: dict[tuple[str, str, str], tuple[int, ...]] = {}
+        self._candidates: dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+
+    def candidate(self, category: str, message: str,
+                  channel: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(policies, caps) covering a candidate message on a channel: one lookup."""
+        key = (category, message, channel)
+        both = self._candidates.get(key)
+        if both is None:
+            both = self._candidates[key] = (self.policies(category, message, channel),
+                                            self.record_caps(category, message, channel))
+        return both
+
+    def record_caps(self, category: str, message: str, channel: str) -> tuple[int, ...]:
+        """Indexes of the caps whose scope covers such a record, in pack order."""
+        key = (category, message, channel)
+        hits = self._caps.get(key)
+        if hits is None:
+            hits = self._caps[key] = tuple(
+                i for i, cap in enumerate(self._pack.caps)
+                if cap.scope.matches_record(category, message, channel))
+        return hits
+
+    def policies(self, category: str, message: str, channel: str) -> tuple[int, ...]:
+        """Indexes of the policies whose scope covers such a message, in pack order."""
+        key = (category, message, channel)
+        hits = self._policies.get(key)
+        if hits is None:
+            hits = self._policies[key] = tuple(
+                i for i, p in enumerate(self._pack.policies)
+                if p.scope.matches_record(category, message, channel))
+        return hits
+
+
 class Arbiter:
     """Turns the rules that qualified for one moment into decisions.
 
@@ -67,8 +113,10 @@ class Arbiter:
         event_id: str,
         event_age: float,
         trace: bool,
+        scopes: ScopeMemo | None = None,
     ) -> None:
         self.pack = pack
+        self.scopes = scopes if scopes is not None else ScopeMemo(pack)
         self.st = st
         self.env = env
         self.event_id = event_id
@@ -93,16 +141,22 @@ class Arbiter:
 
     def cap_counts(self) -> list[int]:
         if self._caps is None:
-            now, history = self.env.now, self.st.history
-            self._caps = [
-                sum(
-                    1
-                    for h in history
-                    if h.at > now - cap.window
-                    and cap.scope.matches_record(h.category, h.message, h.channel)
-                )
-                for cap in self.pack.caps
-            ]
+            # one pass over the history: the caps a record counts for are memoised by its
+            # (category, message, channel), the windows checked per cap as before
+            now, caps = self.env.now, self.pack.caps
+            since = [now - cap.window for cap in caps]
+            counts = [0] * len(caps)
+            if caps:
+                oldest = min(since)
+                hits_of = self.scopes.record_caps
+                for h in self.st.history:
+                    at = h.at
+                    if at <= oldest:
+                        continue
+                    for i in hits_of(h.category, h.message, h.channel):
+                        if at > since[i]:
+                            counts[i] += 1
+            self._caps = counts
         return self._caps
 
     def last_sent(self) -> dict[str, float]:
@@ -118,9 +172,8 @@ class Arbiter:
         msg, now = rule.message, self.env.now
         self.st.history.append(SentRecord(msg.id, channel, msg.category, now))
         if self._caps is not None:
-            for i, cap in enumerate(self.pack.caps):
-                if cap.scope.matches(msg, channel):
-                    self._caps[i] += 1
+            for i in self.scopes.record_caps(msg.category, msg.id, channel):
+                self._caps[i] += 1
         if self._last is not None:
             self._last[msg.id] = now
 
@@ -128,6 +181,8 @@ class Arbiter:
         self, rule: CompiledRule, channel: str, notes: list[str] | None = None
     ) -> list[str]:
         """Every reason that applies; with ``notes``, also what each check found."""
+        if notes is None:
+            return self._reasons(rule, channel)
         st, now, msg = self.st, self.env.now, rule.message
         out: list[str] = []
         if rule.holdout:
@@ -150,16 +205,17 @@ class Arbiter:
             out.append("no_consent")
         if notes is not None:
             notes.append(f"consent {channel}: " + ("given" if consent else "missing -> no_consent"))
-        for i, p in enumerate(self.pack.policies):
-            if p.scope.matches(msg, channel):
-                hit = self.policy_holds(i)
-                if hit:
-                    out.append(p.id)
-                if notes is not None:
-                    notes.append(
-                        f"policy {p.id}: {p.condition.source} is {hit}"
-                        + (f" -> {p.id}" if hit else "")
-                    )
+        policies = self.pack.policies
+        for i in self.scopes.policies(msg.category, msg.id, channel):
+            p = policies[i]
+            hit = self.policy_holds(i)
+            if hit:
+                out.append(p.id)
+            if notes is not None:
+                notes.append(
+                    f"policy {p.id}: {p.condition.source} is {hit}"
+                    + (f" -> {p.id}" if hit else "")
+                )
         if msg.cooldown is not None:
             last = self.last_sent().get(msg.id)
             cooling = last is not None and last > now - msg.cooldown
@@ -171,19 +227,47 @@ class Arbiter:
         if self.pack.caps:
             counts = self.cap_counts()
             capped = False
-            for i, cap in enumerate(self.pack.caps):
-                if cap.scope.matches(msg, channel):
-                    full = counts[i] >= cap.max
-                    capped = capped or full
-                    if notes is not None:
-                        notes.append(
-                            f"cap {cap.id}: {counts[i]} of {cap.max} used"
-                            + (" -> frequency_cap" * full)
-                        )
-                    elif full:
-                        break
+            caps = self.pack.caps
+            for i in self.scopes.record_caps(msg.category, msg.id, channel):
+                cap = caps[i]
+                full = counts[i] >= cap.max
+                capped = capped or full
+                if notes is not None:
+                    notes.append(
+                        f"cap {cap.id}: {counts[i]} of {cap.max} used"
+                        + (" -> frequency_cap" * full)
+                    )
+                elif full:
+                    break
             if capped:
                 out.append("frequency_cap")
+        return out
+
+    def _reasons(self, rule: CompiledRule, channel: str) -> list[str]:
+        """:meth:`reasons` without notes (the hot path): the same checks, in the same order."""
+        st, msg = self.st, rule.message
+        out: list[str] = []
+        if rule.holdout and in_holdout(st.customer, *rule.holdout):
+            out.append("holdout")
+        if rule.relevance is not None and self.event_age > rule.relevance:
+            out.append("stale")
+        if not st.consent.get(channel):
+            out.append("no_consent")
+        policies, caps = self.scopes.candidate(msg.category, msg.id, channel)
+        for i in policies:
+            if self.policy_holds(i):
+                out.append(self.pack.policies[i].id)
+        if msg.cooldown is not None:
+            last = self.last_sent().get(msg.id)
+            if last is not None and last > self.env.now - msg.cooldown:
+                out.append("cooldown")
+        if caps:
+            counts = self.cap_counts()
+            pack_caps = self.pack.caps
+            for i in caps:
+                if counts[i] >= pack_caps[i].max:
+                    out.append("frequency_cap")
+                    break
         return out
 
     def params(self, rule: CompiledRule) -> dict[str, Any]:
