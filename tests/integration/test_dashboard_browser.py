@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -146,14 +145,22 @@ async def _until_ready(base: str, proc: subprocess.Popen[bytes], log: Path,
                          f"{log.read_text(errors='replace')[-3000:]}")
 
 
+def _no_selenium_manager(*_: Any, **__: Any) -> Any:
+    raise AssertionError("selenium-manager ran: the driver must be Debian's, given by path")
+
+
 async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connection,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver "
                     "(.ci/run installs them)")
     assert CHROMEDRIVER.exists(), (f"{CHROMIUM} is there but {CHROMEDRIVER} is not: "
                                    "apt-get install chromium-driver")
-    os.environ.setdefault("SE_OFFLINE", "true")  # belt and braces: selenium-manager stays off
+    from selenium.webdriver.common.selenium_manager import SeleniumManager
+
+    monkeypatch.setattr(SeleniumManager, "binary_paths", _no_selenium_manager)
+    monkeypatch.setenv("SE_OFFLINE", "true")
 
     names = WorkerNames.new("dashboard", services.bootstrap_servers, services.redis_url)
     port = _free_port()
