@@ -79,12 +79,13 @@ class LiveStats:
         now = int(self._clock())
         series = []
         samples: list[float] = []
-        for second in range(now - window_s + 1, now + 1):
+        # whole seconds only: the current one is still filling, and would show as a drop
+        for second in range(now - window_s, now):
             slot = self._slots[second % SLOTS]
             live = slot.second == second
             series.append([second, slot.events if live else 0, slot.sent if live else 0,
                            slot.suppressed if live else 0, slot.dead if live else 0])
-            if live and second > now - 60:
+            if live and second >= now - 60:
                 samples.extend(slot.latencies)
         recent = series[-10:]
         rate = sum(s[1] for s in recent) / len(recent) if recent else 0.0

@@ -37,8 +37,12 @@ def test_live_stats_window() -> None:
                 dead=["schema"], latencies=[0.001, 0.002, 0.003])
     now[0] += 1
     live.record(events=5)
+    # the second still filling is left out: it would show as a drop at the chart's edge
+    assert live.snapshot(window_s=10)["series"][-1][1] == 10
+    now[0] += 1
     snap = live.snapshot(window_s=10)
     assert snap["series"][-1][1] == 5 and snap["series"][-2][1] == 10
+    assert snap["series"][-1][0] == int(now[0]) - 1
     assert snap["top_rules"] == [{"rule": "r", "sent": 1, "suppressed": 1}]
     assert snap["reasons"] == {"cooldown": 1} and snap["dead_letters"] == {"schema": 1}
     assert snap["latency_ms"]["p50"] == 2.0
