@@ -47,6 +47,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from typing import Any, Self
 
+import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
@@ -273,7 +274,7 @@ class RedisStateStore(StateStore):
         written: list[CustomerState] = []
         skeys: list[str] = []
         index_keys: list[str] = []
-        args: list[str | bytes | int] = []
+        rows: list[list[Any]] = []
         wall = time.time()
         for partition, states in by_partition.items():
             if not states:
@@ -285,14 +286,14 @@ class RedisStateStore(StateStore):
                 customers.append(c)
                 written.append(st)
                 skeys.append(self.state_key(c))
-                args += (st.version, pack_stored(st, st.version + 1), self._ttl(due, wall), c,
-                         _NOT_DUE if due is None else repr(float(due)), n_index)
+                rows.append([st.version, pack_stored(st, st.version + 1), self._ttl(due, wall), c,
+                             _NOT_DUE if due is None else repr(float(due)), n_index])
         if not customers and not writes:
             return
         keys = [k for k, _ in writes] + skeys + index_keys
-        argv: list[str | bytes | int] = [len(writes), len(customers), len(index_keys)]
+        argv: list[bytes | int] = [len(writes)]
         argv += [b"" if v is None else v for _, v in writes]
-        argv += args
+        argv.append(msgpack.packb(rows, use_bin_type=False))
         try:
             with self._trip("save"):
                 results: list[int] = await self._script(len(keys), keys, argv)

@@ -31,7 +31,7 @@ async def test_save_batch_writes_outbox_and_partitions_in_one_round_trip(
 ) -> None:
     states = await store.load(["c-1", "c-2", "c-3"])
     states["c-1"].followups = [PendingFollowup("r", 100.0, {})]
-    states["c-3"].followups = [PendingFollowup("r", 300.0, {})]
+    states["c-3"].followups = [PendingFollowup("r", 1_795_447_767.475632, {})]
     out_key, gone_key = f"{store.prefix}outbox:e0", f"{store.prefix}outbox:e1"
     admin.set(gone_key, b"old")
     trips = store.round_trips
@@ -43,6 +43,7 @@ async def test_save_batch_writes_outbox_and_partitions_in_one_round_trip(
     assert admin.get(out_key) == b"box" and admin.exists(gone_key) == 0
     assert admin.zrange(store.followups_key(0), 0, -1) == [b"c-1"]
     assert admin.zrange(store.followups_key(4), 0, -1) == [b"c-3"]
+    assert admin.zscore(store.followups_key(4), "c-3") == 1_795_447_767.475632  # exact
     assert admin.get(store.state_key("c-2"))[:16] == b"0000000000000001"  # type: ignore[index]
     assert STATE_TTL - 10 <= admin.ttl(store.state_key("c-2")) <= STATE_TTL
     # nothing to save but the outbox: still one call
