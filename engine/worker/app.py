@@ -8,36 +8,26 @@ a Faust service; Faust keeps what it is good at:
 
 * the worker process: start-up, SIGTERM/SIGINT, an orderly stop (the batch in flight
   finishes and commits, then the consumer leaves the group and the producers close);
-* the web server on ``TACT_WEB_PORT`` (6066): ``GET /healthz``, ``GET /readyz``,
-  ``GET /stats``, ``GET /metrics`` (Prometheus), ``GET /dashboard`` (the live page) and
-  ``GET /api/dashboard`` (its data), all open unless ``TACT_PROTECT_HEALTH`` /
-  ``TACT_PROTECT_METRICS``; ``POST /events`` (ingest) and ``POST /admin/reload`` always need
-  the bearer ``TACT_API_TOKEN``;
-* timers: the follow-up timer (``followup_interval_s``) and the rules watcher
-  (``reload_interval_s``).
+* the web server on ``TACT_WEB_PORT`` (6066), its views in :mod:`engine.worker.web`;
+* timers: the follow-up timer (``followup_interval_s``), the rules watcher
+  (``reload_interval_s``) and the telemetry refresh (``telemetry_interval_s``).
 """
 
 from __future__ import annotations
 
-import functools
-import hmac
 import logging
 import tempfile
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import faust
-from aiohttp import web
 from faust.app.base import BootStrategy
 from mode import Service
-from prometheus_client.exposition import CONTENT_TYPE_LATEST as CONTENT_TYPE
 
-from connectors.http.ingest import IngestHandler, make_aiohttp_view
 from engine.errors import RulePackError
 from engine.pack.loader import load_pack
 from engine.worker.runtime import StreamWorker, WorkerOptions
+from engine.worker.web import add_views
 
 log = logging.getLogger("tact.worker")
 
@@ -50,30 +40,6 @@ class _Boot(BootStrategy):
 
 class TactApp(faust.App):
     BootStrategy = _Boot
-
-
-def _guard(worker: StreamWorker, request: Any,
-           protected: bool) -> tuple[int, dict[str, str]] | None:
-    """None when the request may go on; else the (status, body) refusing it.
-
-    Protected endpoints need ``Authorization: Bearer <TACT_API_TOKEN>``; with no token
-    configured they are disabled (403) rather than open.
-    """
-    if not protected:
-        return None
-    token = worker.settings.api_token
-    if token is None:
-        return 403, {"error": "disabled: set TACT_API_TOKEN to use this endpoint"}
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    ok = scheme.lower() == "bearer" and hmac.compare_digest(
-        value.strip().encode(), token.get_secret_value().encode())
-    return None if ok else (401, {"error": "missing or wrong bearer token"})
-
-
-@functools.cache
-def dashboard_html() -> bytes:
-    return (resources.files("engine.observability") / "static" / "dashboard.html").read_bytes()
 
 
 def create_app(options: WorkerOptions,
@@ -135,76 +101,7 @@ def create_app(options: WorkerOptions,
         if worker.started:
             await worker.reload_poll()
 
-    @app.page("/healthz")  # type: ignore[untyped-decorator,unused-ignore]
-    class Health(faust.web.View):
-        async def get(self, request: Any) -> Any:
-            refused = _guard(worker, request, s.protect_health)
-            if refused is not None:
-                return self.json(refused[1], status=refused[0])
-            task = worker.task
-            dead = task is not None and task.done()
-            return self.json({"alive": not dead}, status=503 if dead else 200)
-
-    @app.page("/readyz")  # type: ignore[untyped-decorator,unused-ignore]
-    class Ready(faust.web.View):
-        async def get(self, request: Any) -> Any:
-            refused = _guard(worker, request, s.protect_health)
-            if refused is not None:
-                return self.json(refused[1], status=refused[0])
-            if not worker.started:
-                return self.json({"ready": False, "checks": {"started": False}}, status=503)
-            body = await worker.readiness()
-            return self.json(body, status=200 if body["ready"] else 503)
-
-    @app.page("/stats")  # type: ignore[untyped-decorator,unused-ignore]
-    class Stats(faust.web.View):
-        async def get(self, request: Any) -> Any:
-            refused = _guard(worker, request, s.protect_metrics)
-            if refused is not None:
-                return self.json(refused[1], status=refused[0])
-            return self.json(worker.stats.snapshot())
-
-    @app.page("/metrics")  # type: ignore[untyped-decorator,unused-ignore]
-    class MetricsPage(faust.web.View):
-        async def get(self, request: Any) -> Any:
-            refused = _guard(worker, request, s.protect_metrics)
-            if refused is not None:
-                return self.json(refused[1], status=refused[0])
-            return web.Response(body=worker.telemetry.render_metrics(),
-                                headers={"Content-Type": CONTENT_TYPE})
-
-    @app.page("/dashboard")  # type: ignore[untyped-decorator,unused-ignore]
-    class Dashboard(faust.web.View):
-        async def get(self, request: Any) -> Any:
-            # the page itself holds no data; with protect_metrics on, it sends the token
-            # given in its URL fragment (never sent to the server) with each poll
-            return web.Response(body=dashboard_html(), content_type="text/html",
-                                charset="utf-8", headers={"Cache-Control": "no-store"})
-
-    @app.page("/api/dashboard")  # type: ignore[untyped-decorator,unused-ignore]
-    class DashboardData(faust.web.View):
-        async def get(self, request: Any) -> Any:
-            refused = _guard(worker, request, s.protect_metrics)
-            if refused is not None:
-                return self.json(refused[1], status=refused[0])
-            return self.json(worker.telemetry.dashboard())
-
-    ingest = make_aiohttp_view(IngestHandler.from_settings(s, worker.ingest))
-
-    @app.page("/events")  # type: ignore[untyped-decorator,unused-ignore]
-    class Events(faust.web.View):
-        async def post(self, request: Any) -> Any:
-            return await ingest(request)
-
-    @app.page("/admin/reload")  # type: ignore[untyped-decorator,unused-ignore]
-    class Reload(faust.web.View):
-        async def post(self, request: Any) -> Any:
-            refused = _guard(worker, request, True)
-            if refused is not None:
-                return self.json(refused[1], status=refused[0])
-            outcome = await worker.watcher.reload()
-            return self.json(outcome.as_dict(), status=200 if outcome.ok else 422)
-
+    add_views(app, worker)
     return app, worker
 
 

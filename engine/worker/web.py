@@ -1,0 +1,126 @@
+"""The worker's web endpoints, on the Faust app's web server (``TACT_WEB_PORT``, 6066).
+
+Open by default: ``/healthz`` and ``/readyz`` (``TACT_PROTECT_HEALTH`` puts them behind the
+token), ``/metrics``, ``/stats`` and ``/api/dashboard`` (``TACT_PROTECT_METRICS``), and the
+``/dashboard`` page, which holds no data itself. Always behind the bearer
+``TACT_API_TOKEN``: ``POST /events`` and ``POST /admin/reload``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from importlib import resources
+from typing import Any
+
+import faust
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from connectors.http.ingest import IngestHandler, make_aiohttp_view
+from engine.worker.runtime import StreamWorker
+
+
+def refusal(worker: StreamWorker, request: Any,
+            protected: bool) -> tuple[int, dict[str, str]] | None:
+    """None when the request may go on; else the (status, body) refusing it.
+
+    Protected endpoints need ``Authorization: Bearer <TACT_API_TOKEN>``; with no token
+    configured they are disabled (403) rather than open.
+    """
+    if not protected:
+        return None
+    token = worker.settings.api_token
+    if token is None:
+        return 403, {"error": "disabled: set TACT_API_TOKEN to use this endpoint"}
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    ok = scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), token.get_secret_value().encode())
+    return None if ok else (401, {"error": "missing or wrong bearer token"})
+
+
+@functools.cache
+def dashboard_html() -> bytes:
+    return (resources.files("engine.observability") / "static" / "dashboard.html").read_bytes()
+
+
+def add_views(app: faust.App, worker: StreamWorker) -> None:
+    s = worker.settings
+
+    class Guarded(faust.web.View):
+        """A view behind the bearer token when :attr:`protected` is true."""
+
+        protected = False
+
+        async def dispatch(self, request: Any) -> Any:
+            refused = refusal(worker, request, self.protected)
+            if refused is not None:
+                status, body = refused
+                return self.json(body, status=status)
+            return await super().dispatch(request)
+
+    @app.page("/healthz")  # type: ignore[untyped-decorator,unused-ignore]
+    class Health(Guarded):
+        protected = s.protect_health
+
+        async def get(self, request: Any) -> Any:
+            task = worker.task
+            dead = task is not None and task.done()
+            return self.json({"alive": not dead}, status=503 if dead else 200)
+
+    @app.page("/readyz")  # type: ignore[untyped-decorator,unused-ignore]
+    class Ready(Guarded):
+        protected = s.protect_health
+
+        async def get(self, request: Any) -> Any:
+            if not worker.started:
+                return self.json({"ready": False, "checks": {"started": False}}, status=503)
+            body = await worker.readiness()
+            return self.json(body, status=200 if body["ready"] else 503)
+
+    @app.page("/stats")  # type: ignore[untyped-decorator,unused-ignore]
+    class Stats(Guarded):
+        protected = s.protect_metrics
+
+        async def get(self, request: Any) -> Any:
+            return self.json(worker.stats.snapshot())
+
+    @app.page("/metrics")  # type: ignore[untyped-decorator,unused-ignore]
+    class Metrics(Guarded):
+        protected = s.protect_metrics
+
+        async def get(self, request: Any) -> Any:
+            return web.Response(body=worker.telemetry.render_metrics(),
+                                headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/dashboard")  # type: ignore[untyped-decorator,unused-ignore]
+    class Dashboard(Guarded):
+        # no data in the page; with protect_metrics on, it sends the token given in its URL
+        # fragment (which never reaches the server) with each poll
+        async def get(self, request: Any) -> Any:
+            return web.Response(body=dashboard_html(), content_type="text/html",
+                                charset="utf-8", headers={"Cache-Control": "no-store"})
+
+    @app.page("/api/dashboard")  # type: ignore[untyped-decorator,unused-ignore]
+    class DashboardData(Guarded):
+        protected = s.protect_metrics
+
+        async def get(self, request: Any) -> Any:
+            return self.json(worker.telemetry.dashboard())
+
+    ingest = make_aiohttp_view(IngestHandler.from_settings(s, worker.ingest))
+
+    @app.page("/events")  # type: ignore[untyped-decorator,unused-ignore]
+    class Events(Guarded):
+        # the ingest handler checks the token itself, before reading the body
+        async def post(self, request: Any) -> Any:
+            return await ingest(request)
+
+    @app.page("/admin/reload")  # type: ignore[untyped-decorator,unused-ignore]
+    class Reload(Guarded):
+        protected = True
+
+        async def post(self, request: Any) -> Any:
+            outcome = await worker.watcher.reload()
+            return self.json(outcome.as_dict(), status=200 if outcome.ok else 422)
