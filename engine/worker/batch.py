@@ -42,7 +42,7 @@ from engine.errors import StateStoreError
 from engine.models.event import Envelope
 from engine.worker.codec import Source, decode_event, decode_tick
 from engine.worker.followups import FollowupTimer
-from engine.worker.process import BatchProcessor, InRecord, OutRecord
+from engine.worker.process import BatchProcessor, InRecord, OutRecord, gc_paused
 from engine.worker.reload import PackWatcher
 from engine.worker.stats import WorkerStats
 from engine.worker.telemetry import Telemetry
@@ -173,7 +173,8 @@ class BatchConsumer:
             async with self.lock:  # a rebalance waits for this batch
                 firsts = {tp: msgs[0].offset for tp, msgs in batch.items()}
                 try:
-                    await self._handle(batch)
+                    with gc_paused():  # the batch's objects live until it ends: see process.py
+                        await self._handle(batch)
                 except ProducerFenced as exc:
                     raise FatalWorkerError(
                         "fenced: another worker took over this worker's transactional id; "
@@ -309,11 +310,17 @@ async def _send_batches(producer: Any, records: list[OutRecord]) -> list[Any]:
     """
     counts: dict[str, int] = {}
     groups: dict[tuple[str, int], list[OutRecord]] = {}
+    seen: dict[tuple[int, bytes], int] = {}  # aiokafka's murmur2 is pure Python: once a key
     for r in records:
         n = counts.get(r.topic)
         if n is None:
             n = counts[r.topic] = len(await producer.partitions_for(r.topic))
-        p = (murmur2(r.key) & 0x7FFFFFFF) % n if r.key is not None else 0
+        if r.key is None:
+            p = 0
+        else:
+            p = seen.get((n, r.key), -1)
+            if p < 0:
+                p = seen[(n, r.key)] = (murmur2(r.key) & 0x7FFFFFFF) % n
         groups.setdefault((r.topic, p), []).append(r)
     futures: list[Any] = []
     for (topic, p), rs in groups.items():

@@ -90,7 +90,7 @@ class Processed:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """No cyclic GC while a batch runs; it collects once the batch is done.
 
     A batch allocates a few hundred thousand objects (states, views, decisions) that all
@@ -131,7 +131,7 @@ class BatchProcessor:
         """Decide and persist one batch; retried from scratch on a state conflict."""
         for run in range(1, MAX_CONFLICT_RUNS + 1):
             try:
-                with _gc_paused():
+                with gc_paused():
                     out = await self._run(pack, records)
             except StateConflictError as exc:
                 self.stats.conflicts += 1
