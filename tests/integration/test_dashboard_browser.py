@@ -11,12 +11,8 @@ Nothing is downloaded at test time: the browser and the driver are the Debian pa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +25,7 @@ from engine.pack.loader import load_pack
 from engine.services import manager
 from load_tests.generator import generate_events, produce
 from tests.integration.kafka_utils import REPO, WorkerNames, delete_prefix, http
-from tests.integration.test_worker_restart import _free_port
+from tests.integration.worker_proc import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -110,42 +106,6 @@ def read_dashboard(driver: Any, url: str, screenshot: Path, wait_s: float = WAIT
     return got
 
 
-@contextlib.contextmanager
-def _worker(names: WorkerNames, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.worker", "--rules", str(REPO / "rules"),
-         "--web-port", str(port)],
-        env=names.env(TACT_TELEMETRY_INTERVAL_S="0.5"), cwd=str(REPO), stdout=log,
-        stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        log.close()
-
-
-async def _until_ready(base: str, proc: subprocess.Popen[bytes], log: Path,
-                       timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the worker exited ({proc.returncode}):\n"
-                                 f"{log.read_text(errors='replace')[-3000:]}")
-        with contextlib.suppress(OSError, TimeoutError):
-            if (await http("GET", f"{base}/readyz"))[0] == 200:
-                return
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"the worker was not ready in {timeout}s:\n"
-                         f"{log.read_text(errors='replace')[-3000:]}")
-
-
 def _no_selenium_manager(*_: Any, **__: Any) -> Any:
     raise AssertionError("selenium-manager ran: the driver must be Debian's, given by path")
 
@@ -164,9 +124,6 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
     monkeypatch.setenv("SE_OFFLINE", "true")
 
     names = WorkerNames.new("dashboard", services.bootstrap_servers, services.redis_url)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    worker_log = tmp_path / "worker.log"
     stop = asyncio.Event()
 
     def traffic() -> Iterator[dict[str, Any]]:
@@ -178,9 +135,11 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
             yield ev
 
     try:
-        with _worker(names, port, worker_log) as proc:
-            await _until_ready(base, proc, worker_log)
-            status, _ = await http("GET", f"{base}/api/dashboard")
+        with WorkerProcess(names, tmp_path / "worker.log",
+                           env={"TACT_TELEMETRY_INTERVAL_S": "0.5"},
+                           args=["--rules", str(REPO / "rules")]) as w:
+            await w.wait_ready()
+            status, _ = await http("GET", f"{w.base}/api/dashboard")
             assert status == 200, f"GET /api/dashboard answered {status}"
             producer = asyncio.create_task(produce(
                 traffic(), names.events, names.bootstrap, rate=RATE, live_time=True,
@@ -192,13 +151,13 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
                 driver = await asyncio.to_thread(chromium_driver, tmp_path / "chromium-profile")
                 try:
                     got = await asyncio.to_thread(read_dashboard, driver,
-                                                  f"{base}/dashboard", shot)
+                                                  f"{w.base}/dashboard", shot)
                 finally:
                     await asyncio.to_thread(driver.quit)
             finally:
                 stop.set()
                 sent = await asyncio.wait_for(producer, 30)
-            assert proc.poll() is None, worker_log.read_text(errors="replace")[-3000:]
+            assert w.running, w.log_tail()
     finally:
         await delete_prefix(names.redis_url, names.prefix)
 

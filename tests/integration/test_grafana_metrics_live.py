@@ -5,9 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +19,10 @@ from tests.integration.kafka_utils import (
     WorkerNames,
     after,
     delete_prefix,
-    http,
     produce,
     wait_committed,
 )
-from tests.integration.test_worker_restart import _free_port
+from tests.integration.worker_proc import WorkerProcess
 from tests.unit.test_grafana import (
     check_against,
     declared,
@@ -52,30 +48,13 @@ async def _get(url: str) -> tuple[int, str]:
 async def test_every_dashboard_metric_is_served_by_a_running_worker(
         services: manager.Connection, tmp_path: Path) -> None:
     names = WorkerNames.new("grafana", services.bootstrap_servers, services.redis_url)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "worker.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.worker", "--rules", str(REPO / "rules"),
-         "--web-port", str(port)],
-        env=names.env(TACT_TELEMETRY_INTERVAL_S="0.5"), cwd=str(REPO), stdout=log,
-        stderr=subprocess.STDOUT)
+    w = WorkerProcess(names, tmp_path / "worker.log", env={"TACT_TELEMETRY_INTERVAL_S": "0.5"},
+                      args=["--rules", str(REPO / "rules")])
+    base = w.base
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
-            try:
-                if (await http("GET", f"{base}/readyz"))[0] == 200:
-                    break
-            except (OSError, TimeoutError):
-                pass
-            assert time.monotonic() < deadline, "the worker was not ready in 60 s"
-            await asyncio.sleep(0.25)
+        await w.wait_ready()
 
         status, _ = await _get(f"{base}/metrics")
-        if status == 404:
-            pytest.skip("the worker serves no /metrics yet (404): nothing to check live")
         assert status == 200, f"GET /metrics answered {status}"
 
         # traffic: a realistic mix with some invalid events (dead letters) and a re-sent
@@ -101,11 +80,7 @@ async def test_every_dashboard_metric_is_served_by_a_running_worker(
                     if not any(r in p for r in RARE)]
         assert problems == []
 
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert w.stop() == 0, w.log_tail()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        w.stop()
         await delete_prefix(names.redis_url, names.prefix)

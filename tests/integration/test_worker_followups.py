@@ -4,9 +4,6 @@ an unless-event cancels one, and a pending follow-up survives a restart (it live
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -25,12 +22,11 @@ from tests.integration.kafka_utils import (
     WorkerNames,
     after,
     delete_prefix,
-    http,
     partition_of,
     produce,
     wait_committed,
 )
-from tests.integration.test_worker_restart import _free_port
+from tests.integration.worker_proc import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -43,25 +39,9 @@ def _ev(eid: str, customer: str, type_: str, at: float, data: dict[str, Any]) ->
     return customer.encode(), orjson.dumps(ev), [("tact-received", iso.encode())]
 
 
-def _start(names: WorkerNames, port: int, log: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "engine.worker", "--rules", str(REPO / "rules"),
-         "--web-port", str(port)],
-        env=names.env(TACT_FOLLOWUP_INTERVAL_S="0.2"), cwd=str(REPO), stdout=log,
-        stderr=subprocess.STDOUT)
-
-
-async def _ready(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if (await http("GET", f"http://127.0.0.1:{port}/readyz", timeout=2))[0] == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("worker not ready")
-        await asyncio.sleep(0.1)
+def _start(names: WorkerNames, log: Path, port: int | None = None) -> WorkerProcess:
+    return WorkerProcess(names, log, port=port, env={"TACT_FOLLOWUP_INTERVAL_S": "0.2"},
+                         args=["--rules", str(REPO / "rules")])
 
 
 async def _reminders(reader: CommittedReader, seen: list[dict[str, Any]], customer: str,
@@ -86,12 +66,11 @@ async def test_followups_fire_by_wall_clock_and_survive_restart(
             await store.save({c: st}, partition=partition_of(c, 3))
     finally:
         await store.close()
-    log = (tmp_path / "worker.log").open("ab")
-    port = _free_port()
-    proc = _start(names, port, log)
+    log = tmp_path / "worker.log"
+    w = _start(names, log)
     cart = {"items": 2, "value": 40.0}
     try:
-        await _ready(port)
+        await w.wait_ready(timeout=30)
         now = time.time()
         meta = await produce(names.bootstrap, names.events, [
             _ev("e1", "c-due", "cart_updated", now - DELAY - 60, cart),  # due a minute ago
@@ -105,20 +84,15 @@ async def test_followups_fire_by_wall_clock_and_survive_restart(
             await _reminders(reader, seen, "c-due", 10)  # the timer fired it
             # restart before c-later is due: its follow-up waits in Redis meanwhile
             assert time.time() < now + 7, "too slow to restart before c-later is due"
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0
-            proc = _start(names, port, log)
-            await _ready(port)
+            assert w.stop() == 0, w.log_tail()
+            w = _start(names, log, port=w.port)
+            await w.wait_ready(timeout=30)
             await _reminders(reader, seen, "c-later", 20)
             await asyncio.sleep(1.0)  # c-cancelled's time passes too
             seen.extend(orjson.loads(r.value) for r in await reader.read_new())
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert w.stop() == 0, w.log_tail()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        w.stop()
         await delete_prefix(names.redis_url, names.prefix)
     reminders = [d for d in seen if d["rule"] == "cart_reminder"]
     assert Counter(d["customer"] for d in reminders) == {"c-due": 1, "c-later": 1}

@@ -9,10 +9,6 @@ Kafka; every metric the issue lists is then read back from ``/metrics``.
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.pack.loader import load_pack
 from engine.services import manager
 from tests.integration.kafka_utils import REPO, WorkerNames, delete_prefix, http, produce
-from tests.integration.test_worker_restart import _free_port
+from tests.integration.worker_proc import WorkerProcess, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -64,38 +60,9 @@ def _total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str,
                if all(lab.get(k) == want for k, want in labels.items()))
 
 
-async def _until(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = await check()
-        except (OSError, aiohttp.ClientError, TimeoutError):
-            got = None
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.2)
-
-
-class _Worker:
-    def __init__(self, names: WorkerNames, tmp: Path, **env: str) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / f"worker-{self.port}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.worker", "--web-port", str(self.port)],
-            env=names.env(TACT_API_TOKEN=TOKEN, TACT_TELEMETRY_INTERVAL_S="0.3", **env),
-            cwd=str(REPO), stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.wait(5)
+def _worker(names: WorkerNames, tmp: Path, **env: str) -> WorkerProcess:
+    return WorkerProcess(names, tmp / "worker.log",
+                         env={"TACT_API_TOKEN": TOKEN, "TACT_TELEMETRY_INTERVAL_S": "0.3", **env})
 
 
 @pytest.fixture
@@ -124,9 +91,8 @@ def _events(now: str) -> list[dict[str, Any]]:
 async def test_metrics_dashboard_and_access(names: WorkerNames, tmp_path: Path) -> None:
     pack = load_pack(REPO / "rules")
     version = pack.version
-    w = _Worker(names, tmp_path)
-    try:
-        await _until(lambda: _ready(w.base))
+    with _worker(names, tmp_path) as w:
+        await w.wait_ready(timeout=30)
         now = datetime.now(UTC).isoformat()
         url = f"{w.base}/events"
 
@@ -152,7 +118,7 @@ async def test_metrics_dashboard_and_access(names: WorkerNames, tmp_path: Path) 
                     and _total(s, "tact_pending_followups") >= 1)
             return s if status == 200 and done else None
 
-        s = await _until(counted)
+        s = await until(counted, 30, "the metrics of the traffic", interval=0.2)
         status, ctype, _ = await _get_text(f"{w.base}/metrics")
         assert status == 200 and ctype.startswith("text/plain")
 
@@ -191,24 +157,14 @@ async def test_metrics_dashboard_and_access(names: WorkerNames, tmp_path: Path) 
         status, ctype, html = await _get_text(f"{w.base}/dashboard")
         assert status == 200 and ctype.startswith("text/html") and "api/dashboard" in html
         assert "http://" not in html and "https://" not in html  # no CDN: works offline
-    finally:
         code = w.stop()
-    assert code == 0, w.log.read_text()[-3000:]
-
-
-async def _ready(base: str) -> bool:
-    status, _ = await http("GET", f"{base}/readyz")
-    return status == 200
+    assert code == 0, w.log_tail()
 
 
 async def test_metrics_and_health_can_be_protected(names: WorkerNames, tmp_path: Path) -> None:
-    w = _Worker(names, tmp_path, TACT_PROTECT_METRICS="true", TACT_PROTECT_HEALTH="true")
-    try:
-        async def ready() -> bool:
-            status, _ = await http("GET", f"{w.base}/readyz", token=TOKEN)
-            return status == 200
-
-        await _until(ready)
+    with _worker(names, tmp_path, TACT_PROTECT_METRICS="true",
+                 TACT_PROTECT_HEALTH="true") as w:
+        await w.wait_ready(token=TOKEN, timeout=30)
         for path in ("/metrics", "/stats", "/api/dashboard", "/healthz", "/readyz"):
             status, _, _ = await _get_text(w.base + path)
             assert status == 401, path
@@ -219,6 +175,5 @@ async def test_metrics_and_health_can_be_protected(names: WorkerNames, tmp_path:
         # the page itself is static and carries no data; its polls need the token
         status, _, _ = await _get_text(f"{w.base}/dashboard")
         assert status == 200
-    finally:
         code = w.stop()
-    assert code == 0, w.log.read_text()[-3000:]
+    assert code == 0, w.log_tail()

@@ -4,12 +4,7 @@ the health endpoints and a clean SIGTERM shutdown."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +23,7 @@ from tests.integration.kafka_utils import (
     produce,
     wait_committed,
 )
-from tests.integration.test_worker_restart import _free_port
+from tests.integration.worker_proc import WorkerProcess, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -42,39 +37,17 @@ def _shipped(i: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     return b"c-1", orjson.dumps(ev), [("tact-received", at.encode())]
 
 
-async def _until(check: Any, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = await check()
-        except OSError:
-            got = None
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.1)
-
-
 async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
     names = WorkerNames.new("reload", services.bootstrap_servers, services.redis_url)
     rules = tmp_path / "rules"
     shutil.copytree(REPO / "rules", rules)
     v1 = load_pack(rules).version
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.worker", "--rules", str(rules), "--web-port", str(port),
-         "--no-wall-clock"],
-        env=names.env(TACT_RELOAD_INTERVAL_S="0.2", TACT_API_TOKEN=TOKEN), cwd=str(REPO),
-        stdout=log, stderr=subprocess.STDOUT)
+    w = WorkerProcess(names, tmp_path / "worker.log",
+                      env={"TACT_RELOAD_INTERVAL_S": "0.2", "TACT_API_TOKEN": TOKEN},
+                      args=["--rules", str(rules), "--no-wall-clock"])
+    base = w.base
     try:
-        async def ready() -> dict[str, Any] | None:
-            status, body = await http("GET", f"{base}/readyz")
-            return body if status == 200 else None
-
-        body = await _until(ready, 30)
+        body = await w.wait_ready(timeout=30)
         assert body["rules_version"] == v1
         assert (await http("GET", f"{base}/healthz"))[0] == 200
 
@@ -97,7 +70,7 @@ async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
                 _, body = await http("GET", f"{base}/readyz")
                 return body if body.get("rules_errors") else None
 
-            body = await _until(rejected)
+            body = await until(rejected, 20, "the broken pack's rejection")
             assert body["rules_version"] == v1 and body["ready"] is True
             assert any("no_such_message" in e for e in body["rules_errors"])
             second = await decide(2)
@@ -121,7 +94,7 @@ async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
                 _, body = await http("GET", f"{base}/readyz")
                 return body if body.get("rules_version") == v2 else None
 
-            body = await _until(swapped)
+            body = await until(swapped, 20, "the new pack's swap")
             assert body["rules_errors"] == []
             third = await decide(3)
             assert third and {d["rules_version"] for d in third} == {v2}
@@ -133,13 +106,9 @@ async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
             assert status == 200 and stats["reloads"]["rejected"] >= 1
             assert stats["rules_version"] == v2
 
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert w.stop() == 0, w.log_tail()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        w.stop()
         await delete_prefix(names.redis_url, names.prefix)
     text = (tmp_path / "worker.log").read_text(errors="replace")
     assert "rejected" in text and "no_such_message" in text

@@ -18,11 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +44,7 @@ from tests.integration.kafka_utils import (
     read_committed,
     wait_committed,
 )
+from tests.integration.worker_proc import WorkerProcess, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -108,59 +104,20 @@ def _events() -> list[tuple[bytes, bytes, str]]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _worker(names: WorkerNames, log: Path, fault: str = "") -> WorkerProcess:
+    """A worker with the test's settings; ``fault`` makes it exit (70) at that point."""
+    extra = {"TACT_WORKER_FAULT": fault} if fault else {}
+    return WorkerProcess(
+        names, log, env={"TACT_BATCH_MAX_LATENCY_MS": "0", **extra},
+        args=["--no-wall-clock", "--rules", str(REPO / "rules"), "--log-level", "INFO"])
 
 
-class Worker:
-    def __init__(self, names: WorkerNames, log: Path, fault: str = "") -> None:
-        extra = {"TACT_WORKER_FAULT": fault} if fault else {}
-        self.port = _free_port()
-        self.log = log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.worker", "--no-wall-clock", "--rules",
-             str(REPO / "rules"), "--web-port", str(self.port), "--log-level", "INFO"],
-            env=names.env(TACT_BATCH_MAX_LATENCY_MS="0", **extra), cwd=str(REPO),
-            stdout=self.log, stderr=subprocess.STDOUT)
+async def _wait_exit(w: WorkerProcess, timeout: float) -> int:
+    async def exited() -> bool:
+        return not w.running
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.log.close()
-
-    def terminate(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(60)
-        self.log.close()
-        return code
-
-
-async def _wait_exit(w: Worker, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    while w.proc.poll() is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the worker did not hit its injected fault")
-        await asyncio.sleep(0.05)
-    w.log.close()
-    return int(w.proc.returncode)
-
-
-async def _wait_ready(w: Worker, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            status, _ = await http("GET", f"http://127.0.0.1:{w.port}/readyz", timeout=2)
-            if status == 200:
-                return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("the worker did not become ready")
-        await asyncio.sleep(0.2)
+    await until(exited, timeout, "the worker's exit at its injected fault", interval=0.05)
+    return w.stop()
 
 
 async def test_kill_and_restart_exactly_once(services: manager.Connection,
@@ -203,19 +160,19 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
 
     exits: list[int] = []
     try:
-        w = Worker(names, log, fault="after-state:3")
+        w = _worker(names, log, fault="after-state:3")
         feeder = asyncio.create_task(produce_all())
         exits.append(await _wait_exit(w, 60))
-        w = Worker(names, log, fault="after-produce:3")
+        w = _worker(names, log, fault="after-produce:3")
         exits.append(await _wait_exit(w, 60))
         for delay in (1.2, 0.7):
-            w = Worker(names, log)
+            w = _worker(names, log)
             await asyncio.sleep(3.0 + delay)  # start-up, then some batches
             w.kill()
-        w = Worker(names, log)
+        w = _worker(names, log)
         last_started.set()
         await feeder
-        await _wait_ready(w, 30)
+        await w.wait_ready(timeout=30)
         n = await partitions(names.bootstrap, names.events)
         ends = {TopicPartition(names.events, p): 0 for p in range(n)}
         for m in sent:
@@ -224,9 +181,9 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
         await wait_committed(names.bootstrap, names.group, ends, timeout=90)
         decisions = await read_committed(names.bootstrap, names.decisions)
         dead = await read_committed(names.bootstrap, names.dead_letter)
-        status, ready = await http("GET", f"http://127.0.0.1:{w.port}/readyz")
+        status, ready = await http("GET", f"{w.base}/readyz")
         assert status == 200, ready
-        assert w.terminate() == 0
+        assert w.stop(60) == 0
     finally:
         await producer.stop()
         print(f"worker log: {log}")
