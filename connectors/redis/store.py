@@ -53,6 +53,7 @@ from redis.exceptions import NoScriptError
 
 from connectors.redis import scripts
 from connectors.redis.client import client_from_settings, redis_errors, server_of, text
+from connectors.redis.markers import SeenMarkers
 from connectors.redis.wire import decode_state, encode_state, pack_stored, unpack_stored
 from engine.config import TactSettings
 from engine.errors import StateConflictError, StateStoreError
@@ -93,18 +94,14 @@ class RedisStateConflictError(StateConflictError):
         )
 
 
-class RedisStateStore(StateStore):
+class RedisStateStore(SeenMarkers, StateStore):
     """Customer state in Redis (msgpack), with per-customer optimistic concurrency.
 
     ``partition`` picks the follow-up index this store writes and reads by default (the
     worker passes its Kafka partition); ``save`` and ``due_customers`` take an explicit
     ``partition`` too, and :meth:`with_partition` gives a view sharing the connection.
 
-    Dedupe: ``CustomerState.seen`` already dedupes events inside the state, which is what
-    the pipeline uses: it costs nothing extra since the state is loaded anyway. The
-    :meth:`mark_seen` / :meth:`seen` markers (``SET NX EX``) are for callers that must
-    drop duplicates *before* loading any state (an ingestion edge, a webhook receiver),
-    or that must remember an event longer than the state itself lives.
+    Dedupe markers (:meth:`mark_seen`, :meth:`seen`): :mod:`connectors.redis.markers`.
 
     ``round_trips`` counts every request sent to Redis (one per pipeline execute or
     single command), so tests and benchmarks can check the one-read-one-write budget.
@@ -205,9 +202,6 @@ class RedisStateStore(StateStore):
 
     def followups_key(self, partition: int | None = None) -> str:
         return f"{self.prefix}followups:{self.partition if partition is None else partition}"
-
-    def seen_key(self, event_id: str) -> str:
-        return f"{self.prefix}seen:{event_id}"
 
     # -- StateStore ---------------------------------------------------------------------
     async def load(self, customers: Collection[str]) -> dict[str, CustomerState]:
@@ -345,34 +339,6 @@ class RedisStateStore(StateStore):
         if self._owns_client:
             with redis_errors("close"):
                 await self._redis.aclose()
-
-    # -- dedupe markers -----------------------------------------------------------------
-    async def mark_seen(self, event_ids: Sequence[str]) -> list[bool]:
-        """Mark event ids as seen (``SET NX EX dedupe_ttl``) in one round trip.
-
-        Returns, for each id, True if it had been seen before (a duplicate) and False if
-        this call marked it first. An id repeated within the call is a duplicate the
-        second time.
-        """
-        if not event_ids:
-            return []
-        with self._trip("mark_seen"):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for ev in event_ids:
-                    pipe.set(self.seen_key(ev), b"1", nx=True, ex=self.dedupe_ttl_seconds)
-                results: list[bool | None] = await pipe.execute()
-        return [not bool(r) for r in results]
-
-    async def seen(self, event_ids: Sequence[str]) -> list[bool]:
-        """For each id, whether it is marked as seen (one round trip, marks nothing)."""
-        if not event_ids:
-            return []
-        with self._trip("seen"):
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for ev in event_ids:
-                    pipe.exists(self.seen_key(ev))
-                results: list[int] = await pipe.execute()
-        return [bool(r) for r in results]
 
     # -- internals ----------------------------------------------------------------------
     @contextmanager
