@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.observability.counts import BatchCounts
+
 SLOTS = 300  # five minutes of one-second slots
 SAMPLES_PER_SLOT = 256
 
@@ -51,21 +53,21 @@ class LiveStats:
             slot.reset(now)
         return slot
 
-    def record(self, *, events: int = 0, decisions: Iterable[tuple[str, str, list[str]]] = (),
-               dead: Iterable[str] = (), latencies: Iterable[float] = ()) -> None:
-        """Count one batch: decisions as (rule, outcome, reasons), dead letters by reason."""
+    def record(self, batch: BatchCounts | None = None, *,
+               latencies: Iterable[float] = ()) -> None:
+        """Count one committed batch in the current second."""
         slot = self._slot()
-        slot.events += events
-        for rule, outcome, reasons in decisions:
-            self.rules[(rule, outcome)] += 1
-            if outcome == "sent":
-                slot.sent += 1
-            else:
-                slot.suppressed += 1
-                self.reasons.update(reasons)
-        for reason in dead:
-            slot.dead += 1
-            self.dead_letters[reason] += 1
+        if batch is not None:
+            slot.events += batch.event_count
+            for (outcome, rule, _m, _c), n in batch.decisions.items():
+                self.rules[(rule, outcome)] += n
+                if outcome == "sent":
+                    slot.sent += n
+                else:
+                    slot.suppressed += n
+            self.reasons.update(batch.reasons)
+            slot.dead += sum(batch.dead.values())
+            self.dead_letters.update(batch.dead)
         for value in latencies:
             slot.seen += 1
             if len(slot.latencies) < SAMPLES_PER_SLOT:

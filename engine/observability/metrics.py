@@ -19,6 +19,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from engine.models.decision import Decision
+from engine.observability.counts import BatchCounts
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0)
@@ -74,19 +75,30 @@ class Metrics:
     def event_type(self, t: str) -> str:
         return t if t in self.known_types else OTHER
 
-    def count_events(self, types: Iterable[str]) -> None:
-        counts: dict[str, int] = {}
-        for t in types:
+    def count(self, batch: BatchCounts) -> None:
+        """Count one committed batch: one ``inc`` per distinct label set."""
+        events: dict[str, int] = {}
+        for t, n in batch.events.items():
             key = self.event_type(t)
-            counts[key] = counts.get(key, 0) + 1
-        for key, n in counts.items():
+            events[key] = events.get(key, 0) + n
+        for key, n in events.items():
             self.events_in.labels(key).inc(n)
+        for labels, n in batch.decisions.items():
+            self.decisions.labels(*labels).inc(n)
+        for reason, n in batch.reasons.items():
+            self.suppressions.labels(reason).inc(n)
+        for kind, n in batch.dead.items():
+            self.dead_letters.labels(kind).inc(n)
+        for rule, n in batch.faults.items():
+            self.rule_faults.labels(rule).inc(n)
+        if batch.duplicates:
+            self.duplicates.inc(batch.duplicates)
+
+    def count_events(self, types: Iterable[str]) -> None:
+        self.count(BatchCounts.of(event_types=types))
 
     def count_decisions(self, decisions: Iterable[Decision]) -> None:
-        for d in decisions:
-            self.decisions.labels(d.outcome, d.rule, d.message, d.channel).inc()
-            for reason in d.reasons:
-                self.suppressions.labels(reason).inc()
+        self.count(BatchCounts.of(decisions=decisions))
 
     def set_lag(self, lags: dict[int, int]) -> None:
         self.lag.clear()

@@ -34,6 +34,7 @@ from engine.errors import StateConflictError
 from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState
+from engine.observability.counts import BatchCounts
 from engine.pack.model import RulePack
 from engine.pipeline import decide, tick
 from engine.state.base import StateStore
@@ -80,13 +81,9 @@ class Processed:
     dead_letters: int = 0
     runs: int = 1
     account: Callable[[], None] = _nothing  # updates the stats: call once committed
-    # for the metrics, once committed: fresh decisions (not re-emitted), the events' types,
-    # the dead letters' kinds and how many events were duplicates
-    decided: list[Decision] = field(default_factory=list)
-    event_types: list[str] = field(default_factory=list)
-    dead_kinds: list[str] = field(default_factory=list)
-    duplicates: int = 0
-    fault_rules: list[str] = field(default_factory=list)
+    # the batch counted once, for the stats and the metrics: fresh decisions only (not
+    # re-emitted ones), events by type, dead letters by kind, duplicates, rule faults
+    counts: BatchCounts = field(default_factory=BatchCounts)
 
 
 @contextmanager
@@ -259,30 +256,25 @@ class BatchProcessor:
         for f in faults:
             log.warning("rule %s failed on event %s: %s", f.rule, f.event_id, f.error)
 
+        counts = BatchCounts.of(
+            event_types=[e.event.type for e in envs], decisions=fresh,
+            dead=[r.item.kind for r in records if isinstance(r.item, DeadLetter)],
+            faults=[f.rule for f in faults],
+            duplicates=sum(1 for o in result.outcomes if o.status == "duplicate"))
+        tick_count = sum(1 for r in records if isinstance(r.item, float))
+
         def account() -> None:
             """Count the batch in the stats; the caller does it once the batch committed."""
-            for env, outcome in zip(envs, result.outcomes, strict=True):
-                stats.events_in[env.event.type] += 1
-                if outcome.status == "duplicate":
-                    stats.duplicates += 1
-            for d in fresh:
-                stats.count_decision(d)
-            for f in faults:
-                stats.rule_faults[f.rule] += 1
-            for r in records:
-                if isinstance(r.item, DeadLetter):
-                    stats.dead_letters[r.item.kind] += 1
-                elif isinstance(r.item, float):
-                    stats.ticks += 1
+            stats.events_in.update(counts.events)
+            stats.duplicates += counts.duplicates
+            stats.count(counts)
+            stats.rule_faults.update(counts.faults)
+            stats.dead_letters.update(counts.dead)
+            stats.ticks += tick_count
             stats.fired += fired_total
             stats.reemitted += reemitted
 
-        return Processed(
-            out, produced, reemitted, dead, account=account, decided=fresh,
-            event_types=[e.event.type for e in envs],
-            dead_kinds=[r.item.kind for r in records if isinstance(r.item, DeadLetter)],
-            duplicates=sum(1 for o in result.outcomes if o.status == "duplicate"),
-            fault_rules=[f.rule for f in faults])
+        return Processed(out, produced, reemitted, dead, account=account, counts=counts)
 
     def _outbox_writes(self, records: Sequence[InRecord],
                        entries: dict[str, Entries]) -> dict[str, Entries]:

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.models.decision import Decision
+from engine.observability.counts import BatchCounts
 
 
 @dataclass
@@ -61,11 +61,11 @@ class WorkerStats:
     reloads: Counter[str] = field(default_factory=Counter)  # ok / rejected
     rules_version: str = ""
 
-    def count_decision(self, d: Decision) -> None:
-        self.decisions[(d.outcome, d.rule)] += 1
-        if d.outcome == "suppressed":
-            for r in d.reasons:
-                self.suppressed_reasons[r] += 1
+    def count(self, batch: BatchCounts) -> None:
+        """A batch's decisions and suppression reasons (counted once per batch)."""
+        for (outcome, rule, _m, _c), n in batch.decisions.items():
+            self.decisions[(outcome, rule)] += n
+        self.suppressed_reasons.update(batch.reasons)
 
     def snapshot(self) -> dict[str, Any]:
         return {

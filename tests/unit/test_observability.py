@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engine.models.decision import Decision, decision_id
+from engine.observability.counts import BatchCounts
 from engine.observability.live import LiveStats
 from engine.observability.metrics import Metrics
 
@@ -33,10 +34,12 @@ def test_metrics_are_prefixed_and_bounded() -> None:
 def test_live_stats_window() -> None:
     now = [1000.0]
     live = LiveStats(clock=lambda: now[0])
-    live.record(events=10, decisions=[("r", "sent", []), ("r", "suppressed", ["cooldown"])],
-                dead=["schema"], latencies=[0.001, 0.002, 0.003])
+    live.record(BatchCounts.of(event_types=["a"] * 10,
+                               decisions=[_decision("sent", []),
+                                          _decision("suppressed", ["cooldown"])],
+                               dead=["schema"]), latencies=[0.001, 0.002, 0.003])
     now[0] += 1
-    live.record(events=5)
+    live.record(BatchCounts.of(event_types=["a"] * 5))
     # the second still filling is left out: it would show as a drop at the chart's edge
     assert live.snapshot(window_s=10)["series"][-1][1] == 10
     now[0] += 1

@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.models.decision import Decision, decision_id
+from engine.observability.counts import BatchCounts
 from engine.observability.live import LiveStats
 from engine.pack.loader import load_pack
 from engine.worker.process import Processed
@@ -38,11 +39,11 @@ def test_a_committed_batch_is_counted_once_everywhere() -> None:
     stats = WorkerStats()
     t = Telemetry(stats, live=LiveStats(clock=lambda: now[0]))
     t.set_pack(load_pack(RULES))
-    processed = Processed(
-        records=[], decided=[_decision("order_shipped", "sent", []),
-                             _decision("flash_sale", "suppressed", ["no_consent", "quiet_hours"])],
+    processed = Processed(records=[], counts=BatchCounts.of(
+        decisions=[_decision("order_shipped", "sent", []),
+                   _decision("flash_sale", "suppressed", ["no_consent", "quiet_hours"])],
         event_types=["order_shipped", "order_shipped", "not_in_the_pack"],
-        dead_kinds=["json"], duplicates=1, fault_rules=["flash_sale"])
+        dead=["json"], duplicates=1, faults=["flash_sale"]))
     produced = [int((now[0] - 0.010) * 1000), int((now[0] - 0.030) * 1000), -1]
     t.batch_committed(processed, size=4, seconds=0.004, produced_ms=produced, done=now[0])
 
@@ -69,12 +70,15 @@ def test_a_committed_batch_is_counted_once_everywhere() -> None:
     assert 10 <= dash["latency_ms"]["p50"] <= 30
 
 
-def test_latencies_are_sampled_per_batch() -> None:
+def test_latencies_are_sampled_evenly_per_batch() -> None:
     t = Telemetry(WorkerStats())
-    produced = [1_000] * (LATENCY_SAMPLE * 3)
+    # the first third of the batch is 1 s old, the rest 0.1 s: the sample must see both
+    produced = [1_000] * LATENCY_SAMPLE + [1_900] * (LATENCY_SAMPLE * 2)
     t.batch_committed(Processed(records=[]), size=len(produced), seconds=0.1,
                       produced_ms=produced, done=2.0)
-    assert _values(t)[("tact_end_to_end_seconds_count", ())] == LATENCY_SAMPLE
+    v = _values(t)
+    assert v[("tact_end_to_end_seconds_count", ())] == LATENCY_SAMPLE
+    assert abs(v[("tact_end_to_end_seconds_sum", ())] - LATENCY_SAMPLE * 0.4) < 1
 
 
 def test_refresh_sets_read_gauges_and_counts_reloads_as_deltas() -> None:
