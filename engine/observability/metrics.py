@@ -8,6 +8,7 @@ messages), and no customer or event id is ever a label.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -19,7 +20,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from engine.models.decision import Decision
-from engine.observability.counts import BatchCounts
+from engine.observability.counts import BatchCounts, DecisionKey
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0)
@@ -64,6 +65,8 @@ class Metrics:
                                        "time, on this worker's partitions.", registry=r)
         self.rule_faults = Counter("tact_rule_faults", "Rule evaluations that raised (the rule "
                                    "did not fire).", ["rule"], registry=r)
+        # label sets come from the pack, so this stays as bounded as the metric itself
+        self._decision_children: dict[DecisionKey, Any] = {}
         for result in ("ok", "rejected"):
             self.reloads.labels(result)
 
@@ -83,8 +86,12 @@ class Metrics:
             events[key] = events.get(key, 0) + n
         for key, n in events.items():
             self.events_in.labels(key).inc(n)
+        children = self._decision_children
         for labels, n in batch.decisions.items():
-            self.decisions.labels(*labels).inc(n)
+            child = children.get(labels)
+            if child is None:  # labels() validates on every call: look each set up once
+                child = children[labels] = self.decisions.labels(*labels)
+            child.inc(n)
         for reason, n in batch.reasons.items():
             self.suppressions.labels(reason).inc(n)
         for kind, n in batch.dead.items():
