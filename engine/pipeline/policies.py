@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from engine.dsl.durations import format_duration as fmt
 from engine.models.decision import Decision, decision_id
 from engine.models.state import CustomerState, SentRecord
-from engine.pack.model import CompiledRule, Param, RulePack
+from engine.pack.model import CompiledRule, Param, RulePack, ScopeFilter
 from engine.pipeline.state_ops import Env
 
 
@@ -77,23 +78,26 @@ class ScopeMemo:
 
     def record_caps(self, category: str, message: str, channel: str) -> tuple[int, ...]:
         """Indexes of the caps whose scope covers such a record, in pack order."""
-        key = (category, message, channel)
-        hits = self._caps.get(key)
-        if hits is None:
-            hits = self._caps[key] = tuple(
-                i for i, cap in enumerate(self._pack.caps)
-                if cap.scope.matches_record(category, message, channel))
-        return hits
+        return _covering(self._caps, self._pack.caps, (category, message, channel))
 
     def policies(self, category: str, message: str, channel: str) -> tuple[int, ...]:
         """Indexes of the policies whose scope covers such a message, in pack order."""
-        key = (category, message, channel)
-        hits = self._policies.get(key)
-        if hits is None:
-            hits = self._policies[key] = tuple(
-                i for i, p in enumerate(self._pack.policies)
-                if p.scope.matches_record(category, message, channel))
-        return hits
+        return _covering(self._policies, self._pack.policies, (category, message, channel))
+
+
+class _Scoped(Protocol):
+    @property
+    def scope(self) -> ScopeFilter: ...
+
+
+def _covering(cache: dict[tuple[str, str, str], tuple[int, ...]], items: Sequence[_Scoped],
+              key: tuple[str, str, str]) -> tuple[int, ...]:
+    """Indexes of ``items`` whose scope matches ``key``, worked out once per key."""
+    hits = cache.get(key)
+    if hits is None:
+        hits = cache[key] = tuple(i for i, item in enumerate(items)
+                                  if item.scope.matches_record(*key))
+    return hits
 
 
 class Arbiter:
