@@ -52,6 +52,17 @@ DEFAULT_MAX_BATCH = 1000
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
+def bearer_matches(auth_header: str | None, token: bytes) -> bool:
+    """Whether ``Authorization: Bearer <token>`` carries ``token``."""
+    if not auth_header:
+        return False
+    scheme, _, credentials = auth_header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    # Constant-time: the time taken does not reveal how much of the token matched.
+    return hmac.compare_digest(credentials.strip().encode(), token)
+
+
 def _error(status: int, message: str, **extra: Any) -> Response:
     return status, {"error": message, **extra}
 
@@ -90,13 +101,7 @@ class IngestHandler:
         """Whether the ``Authorization`` header carries the right bearer token."""
         if self._token is None:
             return self._anonymous
-        if not auth_header:
-            return False
-        scheme, _, credentials = auth_header.strip().partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        # Constant-time: the time taken does not reveal how much of the token matched.
-        return hmac.compare_digest(credentials.strip().encode(), self._token)
+        return bearer_matches(auth_header, self._token)
 
     async def handle(self, body: bytes, auth_header: str | None) -> Response:
         """Process one ``POST /events`` request; returns ``(HTTP status, JSON-able body)``."""

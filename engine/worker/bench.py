@@ -87,15 +87,21 @@ class Rate:
                            "events_per_s": round(self.per_second)})
 
 
-async def raw(bootstrap: str, topic: str, n: int, max_records: int = 5000) -> Rate:
-    """aiokafka ``getmany`` in a loop: the ceiling for a Python consumer."""
+def _getmany_consumer(bootstrap: str, topic: str, tag: str) -> Any:
+    """A fresh group reading ``topic`` from the start, with large fetches."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                group_id=f"bench-raw-{uuid.uuid4().hex[:8]}",
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024,
-                                fetch_max_bytes=64 * 1024 * 1024)
+    return AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                            group_id=f"bench-{tag}-{uuid.uuid4().hex[:8]}",
+                            auto_offset_reset="earliest", enable_auto_commit=False,
+                            max_partition_fetch_bytes=4 * 1024 * 1024,
+                            fetch_max_bytes=64 * 1024 * 1024)
+
+
+async def raw(bootstrap: str, topic: str, n: int, max_records: int = 5000) -> Rate:
+    """aiokafka ``getmany`` in a loop: the ceiling for a Python consumer."""
+
+    consumer = _getmany_consumer(bootstrap, topic, "raw")
     await consumer.start()
     try:
         got = 0
@@ -165,7 +171,6 @@ def faust_agent(bootstrap: str, topic: str, n: int, take: int = 0, tuned: bool =
 def faust_batch(bootstrap: str, topic: str, n: int) -> None:
     """The worker's own path: Faust lifecycle, our aiokafka batch consumer (consume only)."""
     import faust
-    from aiokafka import AIOKafkaConsumer
 
     app = faust.App(f"bench-batch-{uuid.uuid4().hex[:8]}", web_enabled=False,
                     store="memory://")
@@ -173,11 +178,7 @@ def faust_batch(bootstrap: str, topic: str, n: int) -> None:
 
     @app.task  # type: ignore[untyped-decorator,unused-ignore]
     async def consume() -> None:
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                    group_id=f"bench-batch-{uuid.uuid4().hex[:8]}",
-                                    auto_offset_reset="earliest", enable_auto_commit=False,
-                                    max_partition_fetch_bytes=4 * 1024 * 1024,
-                                    fetch_max_bytes=64 * 1024 * 1024)
+        consumer = _getmany_consumer(bootstrap, topic, "batch")
         await consumer.start()
         got, t0 = 0, 0.0
         while got < n:

@@ -21,7 +21,7 @@ from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untype
 )
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 
-from connectors.kafka.publisher import encode_event
+from connectors.http.ingest import kafka_sender
 from engine.config import TactSettings
 from engine.errors import TactError, WorkerNotReadyError
 from engine.models.event import Event
@@ -234,9 +234,7 @@ class StreamWorker:
         producer = self._tick_producer
         if producer is None or not self.started:
             raise WorkerNotReadyError("the worker has not started yet")
-        futures = [await producer.send(self.events_topic, encode_event(e),
-                                       key=e.customer.encode()) for e in events]
-        await asyncio.gather(*futures)
+        await kafka_sender(producer, self.events_topic)(events)
 
     async def refresh_telemetry(self) -> None:
         """The read gauges: consumer lag per events partition, pending follow-ups, the pack."""

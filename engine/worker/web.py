@@ -9,7 +9,6 @@ token), ``/metrics``, ``/stats`` and ``/api/dashboard`` (``TACT_PROTECT_METRICS`
 from __future__ import annotations
 
 import functools
-import hmac
 from importlib import resources
 from typing import Any
 
@@ -17,7 +16,7 @@ import faust
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from connectors.http.ingest import IngestHandler, make_aiohttp_view
+from connectors.http.ingest import IngestHandler, bearer_matches, make_aiohttp_view
 from engine.worker.runtime import StreamWorker
 
 
@@ -33,11 +32,9 @@ def refusal(worker: StreamWorker, request: Any,
     token = worker.settings.api_token
     if token is None:
         return 403, {"error": "disabled: set TACT_API_TOKEN to use this endpoint"}
-    given = request.headers.get("Authorization", "")
-    scheme, _, value = given.partition(" ")
-    ok = scheme.lower() == "bearer" and hmac.compare_digest(
-        value.strip().encode(), token.get_secret_value().encode())
-    return None if ok else (401, {"error": "missing or wrong bearer token"})
+    if bearer_matches(request.headers.get("Authorization"), token.get_secret_value().encode()):
+        return None
+    return 401, {"error": "missing or wrong bearer token"}
 
 
 @functools.cache
