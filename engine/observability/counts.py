@@ -39,6 +39,15 @@ class BatchCounts:
         return cls(Counter(event_types), Counter(map(_key, ds)), Counter(reasons),
                    Counter(dead), Counter(faults), duplicates)
 
+    def add(self, other: BatchCounts) -> None:
+        """Count ``other`` in too (a batch run in parts)."""
+        self.events.update(other.events)
+        self.decisions.update(other.decisions)
+        self.reasons.update(other.reasons)
+        self.dead.update(other.dead)
+        self.faults.update(other.faults)
+        self.duplicates += other.duplicates
+
     @property
     def event_count(self) -> int:
         return sum(self.events.values())

@@ -32,10 +32,16 @@ from engine.pipeline.views import active_contexts, customer_view, event_view
 
 @dataclass(slots=True)
 class EventOutcome:
+    """What became of one event. ``failed``: processing raised (``error`` says what); the
+    event decided nothing, and the customer's state in ``states`` may hold part of its
+    effects, so a caller that persists state must not save it (the worker reruns the batch
+    without that event from the stored state)."""
+
     event_id: str
     customer: str
-    status: Literal["processed", "duplicate"]
+    status: Literal["processed", "duplicate", "failed"]
     decisions: list[Decision] = field(default_factory=list)
+    error: BaseException | None = None
 
 
 @dataclass(slots=True)
@@ -77,7 +83,10 @@ def decide(
         st = states.get(cust)
         if st is None:
             st = states[cust] = CustomerState(cust)
-        d.event(st, env)
+        try:
+            d.event(st, env)
+        except Exception as exc:  # one event's fault is that event's, never the batch's
+            d.failed(env, exc)
     if now is not None:
         d.tick(states.values(), now)
     return d.result
@@ -112,7 +121,21 @@ class _Decider:
     def tick(self, states: Iterable[CustomerState], now: float) -> None:
         for st in states:
             if st.followups and min(f.due for f in st.followups) <= now:
-                self.result.fired.extend(self._fire_due(st, now))
+                try:
+                    self.result.fired.extend(self._fire_due(st, now))
+                except Exception as exc:  # fail closed: its due follow-ups send nothing
+                    st.followups = [f for f in st.followups if f.due > now]
+                    self.result.changed.add(st.customer)
+                    self.result.faults.append(
+                        RuleFault("followup", "", f"{type(exc).__name__}: {exc}"))
+
+    def failed(self, env: Envelope, exc: Exception) -> None:
+        """Record ``env`` as failed (:meth:`event` adds to the result only once done)."""
+        res = self.result
+        res.outcomes.append(EventOutcome(env.event.id, env.event.customer, "failed", error=exc))
+        res.faults.append(RuleFault("processing", env.event.id, f"{type(exc).__name__}: {exc}"))
+        self._note(env.event.id, f"processing error {type(exc).__name__}: {exc}: "
+                                 "nothing decided for this event")
 
     def _fire_due(self, st: CustomerState, upto: float) -> list[Decision]:
         out: list[Decision] = []
@@ -151,8 +174,6 @@ class _Decider:
             return
         at = e.at.timestamp()
         fired = self._fire_due(st, at) if st.followups else []
-        if fired:
-            res.fired.extend(fired)
         pack = self.pack
         etype = e.type
         ev = event_view(env, at)
@@ -202,8 +223,10 @@ class _Decider:
             decisions = arb.decisions
         elif self.trace:
             self._note(e.id, f"no rule listens to {etype}")
+        # the result learns of this event only here, once nothing can raise any more
         res.outcomes.append(EventOutcome(e.id, e.customer, "processed", fired + decisions))
         if fired:
+            res.fired.extend(fired)
             res.decisions.extend(fired)
         res.decisions.extend(decisions)
 

@@ -42,10 +42,14 @@ class MemoryStateStore(StateStore):
         for c, st in states.items():
             if self._versions.get(c, 0) != st.version:
                 raise StateConflictError(f"customer {c}: state changed since it was loaded")
+        # encode every state before changing anything: a state that cannot be encoded
+        # fails the whole save, as the Redis store's one script call does
+        blobs = {c: msgpack.packb([*w[:2], st.version + 1, *w[3:]])
+                 for c, st in states.items() for w in (st.to_wire(),)}
         for c, st in states.items():
             st.version += 1
             self._versions[c] = st.version
-            self._data[c] = msgpack.packb(st.to_wire())
+            self._data[c] = blobs[c]
             due = st.next_due()
             if due is None:
                 self._next_due.pop(c, None)

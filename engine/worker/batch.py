@@ -183,6 +183,11 @@ class BatchConsumer:
                     self._failed("redis" if isinstance(exc, StateStoreError) else "kafka",
                                  exc, firsts)
                     failed = True
+                except Exception as exc:  # a bug, not the input (the processor isolates
+                    # records): keep the partition, retry after a back-off, never exit
+                    log.exception("batch failed unexpectedly")
+                    self._failed("internal", exc, firsts)
+                    failed = True
             if failed:
                 await self._pause()  # outside the lock: a rebalance need not wait for it
                 continue
@@ -231,14 +236,16 @@ class BatchConsumer:
                 self.timer.consumed(tp.partition)
                 slot = f"t{tp.partition}"
                 for m in msgs:
-                    records.append(InRecord(slot, tp.partition, m.offset, decode_tick(m.value)))
+                    src = Source(tp.topic, tp.partition, m.offset, m.timestamp)
+                    records.append(InRecord(slot, tp.partition, m.offset, decode_tick(m.value),
+                                            src, m.key, m.value))
                 continue
             slot = f"e{tp.partition}"
             produced_ms.extend(m.timestamp for m in msgs)
             for m in msgs:
                 src = Source(tp.topic, tp.partition, m.offset, m.timestamp)
                 item: Any = decode_event(m.key, m.value, m.headers, src, received)
-                records.append(InRecord(slot, tp.partition, m.offset, item))
+                records.append(InRecord(slot, tp.partition, m.offset, item, src, m.key, m.value))
         pack = self.watcher.pack  # one pack per batch: a reload swaps between batches
         self.faults.batch_started()
         processed = await self.processor.process(pack, records)
@@ -246,11 +253,14 @@ class BatchConsumer:
         t1 = time.perf_counter()
         await self._commit(processed.records, offsets)
         done = time.perf_counter()
-        processed.account()
         self.positions.update(offsets)
-        if self.telemetry is not None:
-            self.telemetry.batch_committed(processed, size=len(records), seconds=done - t0,
-                                           produced_ms=produced_ms)
+        try:  # committed: counting it must not make the batch look failed and rerun
+            processed.account()
+            if self.telemetry is not None:
+                self.telemetry.batch_committed(processed, size=len(records), seconds=done - t0,
+                                               produced_ms=produced_ms)
+        except Exception:
+            log.exception("counting a committed batch failed")
         st = self.stats
         st.batches += 1
         st.batch_size.observe(len(records))

@@ -3,11 +3,14 @@
 A consumed event record becomes an :class:`~engine.models.event.Envelope` or a
 :class:`DeadLetter`. The dead-letter record is JSON (see ``docs/worker.md``)::
 
-    {"reason": "...", "source": {"topic": ..., "partition": ..., "offset": ...,
-     "timestamp_ms": ..., "key": "<utf-8 or null>"}, "value_b64": "<original bytes>",
-     "worker": "<worker id>"}
+    {"reason": "...", "code": "<reason code>", "source": {"topic": ..., "partition": ...,
+     "offset": ..., "timestamp_ms": ..., "key": "<utf-8 or null>"},
+     "value_b64": "<original bytes>", "worker": "<worker id>"}
 
-keyed like the original record, with the reason also in a ``tact-reason`` header.
+keyed like the original record, with the reason also in a ``tact-reason`` header and the
+code in ``tact-reason-code``. ``reason`` is for people; ``code`` is one of the codes listed
+in ``docs/reasons.md`` (``schema``, ``json``, ``processing_error``, ...). A
+``processing_error`` also carries ``error_type``, the exception's class name.
 
 Receive time is the worker's wall clock when the batch was fetched, unless the record carries
 a ``tact-received`` header (ISO 8601 with an offset): a replay and testing feature that lets
@@ -29,6 +32,7 @@ from engine.models.event import Envelope, parse_event
 
 RECEIVED_HEADER = "tact-received"
 REASON_HEADER = "tact-reason"
+REASON_CODE_HEADER = "tact-reason-code"
 TICK_VERSION = 1
 
 Headers = Sequence[tuple[str, bytes]]
@@ -51,12 +55,16 @@ class DeadLetter:
     source: Source
     key: bytes | None
     value: bytes | None
-    kind: str = "schema"  # for counting: empty, json, schema, key, header
+    kind: str = "schema"  # the reason code: empty, json, schema, key, header, processing_error
+    error_type: str | None = None  # a processing_error's exception class
 
     def to_json(self, worker: str = "") -> bytes:
         src = self.source
+        extra = {} if self.error_type is None else {"error_type": self.error_type}
         return orjson.dumps({
             "reason": self.reason,
+            "code": self.kind,
+            **extra,
             "source": {
                 "topic": src.topic,
                 "partition": src.partition,
@@ -69,7 +77,8 @@ class DeadLetter:
         })
 
     def headers(self) -> list[tuple[str, bytes]]:
-        return [(REASON_HEADER, self.reason.encode("utf-8")[:1000])]
+        return [(REASON_HEADER, self.reason.encode("utf-8")[:1000]),
+                (REASON_CODE_HEADER, self.kind.encode())]
 
 
 def header(headers: Headers | None, name: str) -> bytes | None:

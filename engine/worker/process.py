@@ -14,6 +14,15 @@ in one transaction with the batch's offsets. The order of writes is the protocol
    :class:`~engine.worker.outbox.BatchIO`); elsewhere the outbox is written first;
 4. (caller) produce decisions and dead letters, send offsets, commit the transaction.
 
+One record's fault is that record's dead letter, never the batch's. The core reports an
+event that raised as ``failed``; anything else that raises (encoding a decision or a state,
+say) is not pinned to a record. Either way nothing of that run was written: the batch is run
+again around the record (the records before it, then the ones after it, each from freshly
+loaded state), halving it when the record is unknown, and a record that fails alone is
+dead-lettered with reason ``processing_error`` and its original bytes. Its customer's state
+stays as it was before that event. Infrastructure errors (:class:`StateStoreError`) are not
+a record's fault: they propagate and the caller retries the batch after a back-off.
+
 A record whose event the state already saw (``duplicate``) re-emits what the outbox holds
 for its offset: nothing for a genuine duplicate, the earlier decisions when the worker died
 (or lost a state conflict) after step 3 and before 4. On a state conflict the whole batch
@@ -30,15 +39,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from engine.errors import StateConflictError
+from engine.errors import StateConflictError, StateStoreError
 from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState
 from engine.observability.counts import BatchCounts
 from engine.pack.model import RulePack
 from engine.pipeline import decide, tick
+from engine.pipeline.core import RuleFault
 from engine.state.base import StateStore
-from engine.worker.codec import DeadLetter, decision_headers
+from engine.worker.codec import DeadLetter, Source, decision_headers
 from engine.worker.outbox import Entries, Outbox, batch_io
 from engine.worker.stats import WorkerStats
 
@@ -51,12 +61,28 @@ MAX_CONFLICT_RUNS = 5
 @dataclass(slots=True)
 class InRecord:
     """A consumed record, decoded. ``partition`` is the source partition number (events and
-    ticks topics are co-partitioned); ``slot`` names its outbox slot."""
+    ticks topics are co-partitioned); ``slot`` names its outbox slot. ``source``, ``key``
+    and ``value`` are the original record, for a dead letter should processing fail."""
 
     slot: str
     partition: int
     offset: int
     item: Envelope | DeadLetter | float | None  # event, dead letter, tick clock, skipped
+    source: Source | None = None
+    key: bytes | None = None
+    value: bytes | None = None
+
+
+class RecordFailed(Exception):
+    """Processing raised for the record at ``index`` of the batch (nothing was written)."""
+
+    def __init__(self, index: int, error: BaseException) -> None:
+        self.index = index
+        self.error = error
+        super().__init__(f"record {index}: {type(error).__name__}: {error}")
+
+
+PROCESSING_ERROR = "processing_error"
 
 
 @dataclass(slots=True)
@@ -84,6 +110,22 @@ class Processed:
     # the batch counted once, for the stats and the metrics: fresh decisions only (not
     # re-emitted ones), events by type, dead letters by kind, duplicates, rule faults
     counts: BatchCounts = field(default_factory=BatchCounts)
+
+    @classmethod
+    def joined(cls, parts: Sequence[Processed]) -> Processed:
+        """The parts of a batch run around a failed record, as one, in order."""
+        accounts = [p.account for p in parts]
+
+        def account() -> None:
+            for acc in accounts:
+                acc()
+
+        counts = BatchCounts()
+        for p in parts:
+            counts.add(p.counts)
+        return cls([r for p in parts for r in p.records], sum(p.decisions for p in parts),
+                   sum(p.reemitted for p in parts), sum(p.dead_letters for p in parts),
+                   sum(p.runs for p in parts), account, counts)
 
 
 @contextmanager
@@ -125,11 +167,62 @@ class BatchProcessor:
 
     # -- the batch ------------------------------------------------------------------------
     async def process(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
-        """Decide and persist one batch; retried from scratch on a state conflict."""
+        """Decide and persist one batch; a record that cannot be processed is dead-lettered
+        and the rest goes on (module docstring). Raises :class:`StateStoreError` (the batch
+        must be retried)."""
+        floor: dict[str, int] = {}
+        for r in records:
+            if r.offset < floor.get(r.slot, r.offset + 1):
+                floor[r.slot] = r.offset
+        return await self._isolating(pack, records, floor)
+
+    async def _isolating(self, pack: RulePack, records: Sequence[InRecord],
+                         floor: dict[str, int]) -> Processed:
+        try:
+            return await self._runs(pack, records, floor)
+        except StateStoreError:
+            raise
+        except RecordFailed as failed:
+            at, error = failed.index, failed.error
+        except Exception as exc:  # not pinned to a record: halve the batch until it is
+            if len(records) == 1:
+                at, error = 0, exc
+            else:
+                mid = len(records) // 2
+                return Processed.joined([await self._isolating(pack, records[:mid], floor),
+                                         await self._isolating(pack, records[mid:], floor)])
+        parts = [await self._isolating(pack, records[:at], floor)] if at else []
+        parts.append(self._failed(records[at], error))
+        if at + 1 < len(records):
+            parts.append(await self._isolating(pack, records[at + 1:], floor))
+        return Processed.joined(parts)
+
+    def _failed(self, record: InRecord, error: BaseException) -> Processed:
+        """A record that cannot be processed: its dead letter, with the original bytes."""
+        kind = type(error).__name__
+        log.warning("record %s@%d failed (%s: %.200s): dead-lettered as %s", record.slot,
+                    record.offset, kind, error, PROCESSING_ERROR)
+        src = record.source or Source("", record.partition, record.offset)
+        dl = DeadLetter(f"{PROCESSING_ERROR}: {kind}: {str(error)[:300]}", src, record.key,
+                        record.value, PROCESSING_ERROR, error_type=kind)
+        counts = BatchCounts.of(dead=[PROCESSING_ERROR])
+        stats = self.stats
+
+        def account() -> None:
+            stats.dead_letters.update(counts.dead)
+
+        out = OutRecord(self.dead_letter_topic, dl.key, dl.to_json(self.worker_id), dl.headers())
+        return Processed([out], dead_letters=1, account=account, counts=counts)
+
+    async def _runs(self, pack: RulePack, records: Sequence[InRecord],
+                    floor: dict[str, int]) -> Processed:
+        """Run the batch; from scratch again on a state conflict."""
+        if not records:
+            return Processed([])
         for run in range(1, MAX_CONFLICT_RUNS + 1):
             try:
                 with gc_paused():
-                    out = await self._run(pack, records)
+                    out = await self._run(pack, records, floor)
             except StateConflictError as exc:
                 self.stats.conflicts += 1
                 log.warning("state conflict (run %d of the batch): %s; reloading", run, exc)
@@ -140,7 +233,8 @@ class BatchProcessor:
             return out
         raise AssertionError("unreachable")
 
-    async def _run(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
+    async def _run(self, pack: RulePack, records: Sequence[InRecord],
+                   floor: dict[str, int]) -> Processed:
         stats = self.stats
         boxes = self._boxes
         events: list[InRecord] = []
@@ -174,11 +268,17 @@ class BatchProcessor:
         for r, env, outcome in zip(events, envs, result.outcomes, strict=True):
             while records[ri] is not r:
                 ri += 1
-            if outcome.status == "processed":
+            status = outcome.status
+            if status == "processed":
                 if not outcome.decisions:
                     continue
-                ds = [d.to_json() for d in outcome.decisions]
+                try:
+                    ds = [d.to_json() for d in outcome.decisions]
+                except Exception as exc:
+                    raise RecordFailed(ri, exc) from exc
                 fresh.extend(outcome.decisions)
+            elif status == "failed":
+                raise RecordFailed(ri, outcome.error or RuntimeError("failed"))
             else:
                 ds = boxes.get(r.slot, {}).get(r.offset, {}).get(env.event.customer, [])
                 if not ds:
@@ -208,9 +308,14 @@ class BatchProcessor:
             faults.extend(tr.faults)
             by_cust: dict[str, list[bytes]] = {}
             for d in tr.fired:
-                by_cust.setdefault(d.customer, []).append(d.to_json())
-            fresh.extend(tr.fired)
-            fired_total += len(tr.fired)
+                try:
+                    value = d.to_json()
+                except Exception as exc:  # fail closed: that follow-up sends nothing
+                    faults.append(RuleFault(d.rule, d.event_id, f"{type(exc).__name__}: {exc}"))
+                    continue
+                by_cust.setdefault(d.customer, []).append(value)
+                fresh.append(d)
+                fired_total += 1
             for c, ds in boxes.get(r.slot, {}).get(r.offset, {}).items():
                 if c not in by_cust:
                     by_cust[c] = ds
@@ -227,7 +332,7 @@ class BatchProcessor:
             if sts is None:
                 sts = by_part[p] = {}
             sts[c] = states[c]
-        writes = self._outbox_writes(records, entries)
+        writes = self._outbox_writes(records, entries, floor)
         try:
             await self.io.write(writes, by_part)
         except StateConflictError:
@@ -276,19 +381,25 @@ class BatchProcessor:
 
         return Processed(out, produced, reemitted, dead, account=account, counts=counts)
 
-    def _outbox_writes(self, records: Sequence[InRecord],
-                       entries: dict[str, Entries]) -> dict[str, Entries]:
-        """Each slot's new outbox map: this batch's entries, plus what an earlier incarnation
-        wrote beyond this batch (we will get there); entries below the batch are dropped."""
+    def _outbox_writes(self, records: Sequence[InRecord], entries: dict[str, Entries],
+                       floor: dict[str, int]) -> dict[str, Entries]:
+        """Each slot's new outbox map: this run's entries, plus what an earlier incarnation
+        wrote beyond them (we will get there) and, when the batch is run in parts around a
+        failed record, the earlier parts' (from ``floor``, the whole batch's first offset);
+        entries below the batch are dropped."""
+        first: dict[str, int] = {}
         last: dict[str, int] = {}
         for r in records:
             if r.offset > last.get(r.slot, -1):
                 last[r.slot] = r.offset
+            if r.offset < first.get(r.slot, r.offset + 1):
+                first[r.slot] = r.offset
         writes: dict[str, Entries] = {}
         for slot, hi in last.items():
             old = self._boxes.get(slot, {})
+            lo, keep_from = first[slot], floor.get(slot, first[slot])
             new = dict(entries.get(slot, {}))
-            new.update({o: e for o, e in old.items() if o > hi})
+            new.update({o: e for o, e in old.items() if o > hi or keep_from <= o < lo})
             if new or old:
                 writes[slot] = new
         return writes
