@@ -28,9 +28,11 @@ from engine.pack.model import (
     RulePack,
 )
 from engine.pack.sections import SectionCompiler
-from engine.pack.source import Path_, SourceFile, read_source
+from engine.pack.source import MAX_FILE_BYTES, Path_, SourceFile, read_source
 
 _UNIQUE_SECTIONS = ("events", "attributes", "contexts", "messages", "policies")
+
+MAX_PACK_BYTES = 8 * 1024 * 1024  # all of a pack's files together
 
 
 def rule_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -44,23 +46,48 @@ def rule_files(paths: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def load_pack(paths: Sequence[str | Path] | str | Path) -> RulePack:
-    """Load and compile a pack from files or directories. Raises RulePackError."""
+def load_pack(
+    paths: Sequence[str | Path] | str | Path,
+    *,
+    max_file_bytes: int = MAX_FILE_BYTES,
+    max_pack_bytes: int = MAX_PACK_BYTES,
+) -> RulePack:
+    """Load and compile a pack from files or directories. Raises RulePackError.
+
+    A file over ``max_file_bytes``, or files over ``max_pack_bytes`` together, reject the pack
+    before anything is parsed.
+    """
     if isinstance(paths, str | Path):
         paths = [paths]
     files = rule_files(paths)
     if not files:
         where = ", ".join(map(str, paths))
         raise RulePackError([RuleIssue(f"no rule files (*.yaml) found in {where}")])
+    _check_pack_size(files, max_pack_bytes)
     sources: list[SourceFile] = []
     issues: list[RuleIssue] = []
     for f in files:
-        src, issue = read_source(f)
+        src, issue = read_source(f, max_bytes=max_file_bytes)
         if issue:
             issues.append(issue)
         elif src:
             sources.append(src)
     return _Builder(sources, issues).build()
+
+
+def _check_pack_size(files: Sequence[Path], max_pack_bytes: int) -> None:
+    total = 0
+    for f in files:
+        try:
+            total += f.stat().st_size
+        except OSError:
+            continue  # read_source reports the unreadable file with its name
+        if total > max_pack_bytes:
+            raise RulePackError([RuleIssue(
+                f"rule pack over the {max_pack_bytes}-byte limit (reached at this file)",
+                SourceLocation(str(f), 1, 1),
+                code="size",
+            )])
 
 
 def load_pack_text(text: str, name: str = "<rules>") -> RulePack:

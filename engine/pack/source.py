@@ -11,7 +11,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent, Event
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
@@ -22,6 +24,11 @@ from ruamel.yaml.scalarstring import (
 from engine.errors import RuleIssue, SourceLocation
 
 Path_ = tuple[str | int, ...]
+
+# Rule files are small (the example packs are a few KiB each); the caps bound what a hot
+# reload reads into memory from a file someone dropped in the rules directory.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_DEPTH = 64  # rule files nest a few levels; this bounds the composer's recursion
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,19 +120,76 @@ def _plain(node: Any, path: Path_, marks: dict[Path_, Mark]) -> Any:
 
 
 def read_source(
-    path: Path, display: str | None = None
+    path: Path, display: str | None = None, max_bytes: int = MAX_FILE_BYTES
 ) -> tuple[SourceFile | None, RuleIssue | None]:
-    """Load one YAML file. On a YAML error, return the issue with its position."""
+    """Load one YAML file of at most ``max_bytes``. On an error, return the issue with its
+    position."""
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)  # never more, even if the file grows meanwhile
+        if len(raw) > max_bytes:
+            return None, _too_big(name, max_bytes)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, RuleIssue(f"cannot read file: {exc}", SourceLocation(name, 1, 1))
-    return parse_source(text, name)
+    return parse_source(text, name, max_bytes)
 
 
-def parse_source(text: str, name: str) -> tuple[SourceFile | None, RuleIssue | None]:
+def _too_big(name: str, max_bytes: int) -> RuleIssue:
+    return RuleIssue(
+        f"rule file over the {max_bytes}-byte limit: split it or shorten it",
+        SourceLocation(name, 1, 1),
+        code="size",
+    )
+
+
+def _refused(event: Event) -> str | None:
+    """Why ``event`` may not appear in a rule file, or None."""
+    if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
+        return (
+            "YAML anchors and aliases (&name, *name, <<: *name) are not allowed in rule "
+            "files: they can expand exponentially ('billion laughs'); repeat the value instead"
+        )
+    tag = getattr(event, "tag", None)
+    if tag is not None:
+        return (
+            f"YAML tags are not allowed in rule files (found {str(tag)!r}): "
+            "write a plain value"
+        )
+    return None
+
+
+class _RefusedConstruct(MarkedYAMLError):
+    """A tag, anchor or alias in a rule file (translated to a RuleIssue in parse_source)."""
+
+
+class _RuleFileComposer(Composer):
+    """ruamel's composer, refusing tags, anchors and aliases before their node is built.
+
+    Every node, alias or not, goes through ``compose_node``; its event is only peeked here,
+    so a refused file costs one pass over the text however far its aliases would expand.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        reason = _refused(event)
+        if reason is not None:
+            raise _RefusedConstruct(problem=reason, problem_mark=event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def parse_source(
+    text: str, name: str, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[SourceFile | None, RuleIssue | None]:
+    """Parse one rule file's text. Tags, anchors and aliases are refused before anything is
+    constructed: a tag would otherwise load as an opaque object (read as "no value"), and
+    aliases can make a few hundred bytes expand into gigabytes."""
+    if len(text.encode("utf-8")) > max_bytes:
+        return None, _too_big(name, max_bytes)
     yaml = YAML(typ="rt")
+    yaml.Composer = _RuleFileComposer
+    yaml.max_depth = MAX_DEPTH
     yaml.allow_duplicate_keys = False
     yaml.preserve_quotes = True  # so positions inside quoted expressions are exact
     try:
@@ -137,9 +201,11 @@ def parse_source(text: str, name: str) -> tuple[SourceFile | None, RuleIssue | N
         lines = text.splitlines()
         src = lines[line - 1] if 0 < line <= len(lines) else ""
         problem = exc.problem or exc.context or "invalid YAML"
-        return None, RuleIssue(
-            f"YAML syntax error: {problem}", SourceLocation(name, line, col, src), code="yaml"
-        )
+        if isinstance(exc, MaxDepthExceededError):
+            problem = f"YAML nested more than {MAX_DEPTH} levels deep"
+        elif not isinstance(exc, _RefusedConstruct):
+            problem = f"YAML syntax error: {problem}"
+        return None, RuleIssue(problem, SourceLocation(name, line, col, src), code="yaml")
     except Exception as exc:  # ruamel raises a few unmarked errors (e.g. bad tags)
         return None, RuleIssue(f"YAML error: {exc}", SourceLocation(name, 1, 1), code="yaml")
     marks: dict[Path_, Mark] = {}
