@@ -6,9 +6,9 @@ Secrets are ``SecretStr``: masked in ``str()``, ``repr()`` and logs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,6 +57,16 @@ class TactSettings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_max_attempts: int = Field(5, ge=1)
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _blank_token_is_none(cls, value: Any) -> Any:
+        """``TACT_API_TOKEN=""`` (or only spaces) disables like unset: a blank token would
+        otherwise match ``Authorization: Bearer`` with nothing after it."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(raw, str) and not raw.strip():
+            return None
+        return value
 
     def brokers(self) -> list[str]:
         return [b.strip() for b in self.kafka_brokers.split(",") if b.strip()]

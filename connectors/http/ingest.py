@@ -12,8 +12,10 @@ Responses (JSON):
   body that is neither an object nor an array, an empty array, or at least one invalid event.
   Nothing of the request is sent (all-or-nothing), so a client fixes and retries the batch.
 * 401 -- no or a wrong ``Authorization: Bearer <TACT_API_TOKEN>``.
+* 403 -- ingest disabled: no (or a blank) token configured, as for every token-guarded
+  endpoint of the worker.
 * 413 -- body larger than ``max_body_bytes`` or more than ``max_batch`` events.
-* 503 -- ingest disabled (no token configured) or ``send`` failed; safe to retry as is:
+* 503 -- ``send`` failed; safe to retry as is:
   the engine deduplicates events by id.
 """
 
@@ -70,8 +72,8 @@ def _error(status: int, message: str, **extra: Any) -> Response:
 class IngestHandler:
     """Authenticate, parse, validate and forward events; see the module docstring for replies.
 
-    ``token`` is the bearer token clients must present. ``None`` disables ingest (503) unless
-    ``allow_anonymous=True``, meant for local development only.
+    ``token`` is the bearer token clients must present. ``None`` or a blank one disables
+    ingest (403) unless ``allow_anonymous=True``, meant for local development only.
     """
 
     def __init__(
@@ -86,7 +88,7 @@ class IngestHandler:
         if max_batch < 1 or max_body_bytes < 1:
             raise ValueError("max_batch and max_body_bytes must be positive")
         secret = token.get_secret_value() if isinstance(token, SecretStr) else token
-        self._token = secret.encode() if secret else None
+        self._token = secret.encode() if secret and secret.strip() else None
         self._send = send
         self._anonymous = allow_anonymous
         self.max_batch = max_batch
@@ -106,7 +108,7 @@ class IngestHandler:
     async def handle(self, body: bytes, auth_header: str | None) -> Response:
         """Process one ``POST /events`` request; returns ``(HTTP status, JSON-able body)``."""
         if self._token is None and not self._anonymous:
-            return _error(503, "ingest disabled: the server has no API token (TACT_API_TOKEN)")
+            return _error(403, "ingest disabled: the server has no API token (TACT_API_TOKEN)")
         if not self.authorised(auth_header):
             return _error(401, "missing or invalid bearer token")
         if len(body) > self.max_body_bytes:

@@ -1,9 +1,11 @@
 """The worker's web endpoints, on the Faust app's web server (``TACT_WEB_PORT``, 6066).
 
 Open by default: ``/healthz`` and ``/readyz`` (``TACT_PROTECT_HEALTH`` puts them behind the
-token), ``/metrics``, ``/stats`` and ``/api/dashboard`` (``TACT_PROTECT_METRICS``), and the
+token; an open ``/readyz`` shows only its checks' states, the details need the token),
+``/metrics``, ``/stats`` and ``/api/dashboard`` (``TACT_PROTECT_METRICS``), and the
 ``/dashboard`` page, which holds no data itself. Always behind the bearer
-``TACT_API_TOKEN``: ``POST /events`` and ``POST /admin/reload``.
+``TACT_API_TOKEN``: ``POST /events`` and ``POST /admin/reload``. With no (or a blank) token
+configured, every token-guarded endpoint answers 403: disabled, never open.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from typing import Any
 import faust
 from aiohttp import web
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pydantic import SecretStr
 
 from connectors.http.ingest import IngestHandler, bearer_matches, make_aiohttp_view
 from engine.worker.runtime import StreamWorker
 
 
-def refusal(worker: StreamWorker, request: Any,
+def authenticated(token: SecretStr | None, auth_header: str | None) -> bool:
+    """Whether the request carries ``Authorization: Bearer <TACT_API_TOKEN>``; never true
+    when no token is configured (a blank one is none: see ``TactSettings``)."""
+    if token is None or not token.get_secret_value().strip():
+        return False
+    return bearer_matches(auth_header, token.get_secret_value().encode())
+
+
+def refusal(token: SecretStr | None, auth_header: str | None,
             protected: bool) -> tuple[int, dict[str, str]] | None:
     """None when the request may go on; else the (status, body) refusing it.
 
@@ -29,12 +40,20 @@ def refusal(worker: StreamWorker, request: Any,
     """
     if not protected:
         return None
-    token = worker.settings.api_token
-    if token is None:
+    if token is None or not token.get_secret_value().strip():
         return 403, {"error": "disabled: set TACT_API_TOKEN to use this endpoint"}
-    if bearer_matches(request.headers.get("Authorization"), token.get_secret_value().encode()):
+    if authenticated(token, auth_header):
         return None
     return 401, {"error": "missing or wrong bearer token"}
+
+
+def readiness_view(body: dict[str, Any], detailed: bool) -> dict[str, Any]:
+    """What ``/readyz`` shows: to anyone, whether it is ready and each check's state; the
+    rest (rules version, last batch error, rule-file errors quoting the files) only to a
+    request with the token."""
+    if detailed:
+        return body
+    return {"ready": body["ready"], "checks": dict(body["checks"])}
 
 
 @functools.cache
@@ -51,7 +70,8 @@ def add_views(app: faust.App, worker: StreamWorker) -> None:
         protected = False
 
         async def dispatch(self, request: Any) -> Any:
-            refused = refusal(worker, request, self.protected)
+            refused = refusal(s.api_token, request.headers.get("Authorization"),
+                              self.protected)
             if refused is not None:
                 status, body = refused
                 return self.json(body, status=status)
@@ -74,7 +94,8 @@ def add_views(app: faust.App, worker: StreamWorker) -> None:
             if not worker.started:
                 return self.json({"ready": False, "checks": {"started": False}}, status=503)
             body = await worker.readiness()
-            return self.json(body, status=200 if body["ready"] else 503)
+            detailed = authenticated(s.api_token, request.headers.get("Authorization"))
+            return self.json(readiness_view(body, detailed), status=200 if body["ready"] else 503)
 
     @app.page("/stats")  # type: ignore[untyped-decorator,unused-ignore]
     class Stats(Guarded):

@@ -47,7 +47,7 @@ async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
                       args=["--rules", str(rules), "--no-wall-clock"])
     base = w.base
     try:
-        body = await w.wait_ready(timeout=30)
+        body = await w.wait_ready(token=TOKEN, timeout=30)
         assert body["rules_version"] == v1
         assert (await http("GET", f"{base}/healthz"))[0] == 200
 
@@ -67,12 +67,17 @@ async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
                                                  "send: no_such_message"))
 
             async def rejected() -> dict[str, Any] | None:
-                _, body = await http("GET", f"{base}/readyz")
+                _, body = await http("GET", f"{base}/readyz", token=TOKEN)
                 return body if body.get("rules_errors") else None
 
             body = await until(rejected, 20, "the broken pack's rejection")
             assert body["rules_version"] == v1 and body["ready"] is True
             assert any("no_such_message" in e for e in body["rules_errors"])
+            # without the token: the checks' states only, not the rule files' errors
+            status, public = await http("GET", f"{base}/readyz")
+            assert status == 200 and public == {"ready": True, "checks": body["checks"]}
+            status, public = await http("GET", f"{base}/readyz", token="wrong")
+            assert "rules_errors" not in public and "rules_version" not in public
             second = await decide(2)
             assert second and {d["rules_version"] for d in second} == {v1}
 
@@ -91,7 +96,7 @@ async def test_hot_reload(services: manager.Connection, tmp_path: Path) -> None:
             assert v2 != v1
 
             async def swapped() -> dict[str, Any] | None:
-                _, body = await http("GET", f"{base}/readyz")
+                _, body = await http("GET", f"{base}/readyz", token=TOKEN)
                 return body if body.get("rules_version") == v2 else None
 
             body = await until(swapped, 20, "the new pack's swap")

@@ -69,7 +69,7 @@ async def test_scheme_is_case_insensitive(handler: IngestHandler) -> None:
 async def test_no_configured_token_disables_ingest(sink: Sink) -> None:
     closed = IngestHandler(sink, token=None)
     status, reply = await closed.handle(orjson.dumps(_event(1)), AUTH)
-    assert status == 503
+    assert status == 403
     assert "TACT_API_TOKEN" in reply["error"]
     open_ = IngestHandler(sink, token=None, allow_anonymous=True)
     assert (await open_.handle(orjson.dumps(_event(1)), None))[0] == 202
