@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
+from redis.connection import parse_url
 from ruamel.yaml import YAML
 
 from engine.config import TactSettings
@@ -82,3 +86,58 @@ def test_grafana_datasource_points_at_the_compose_prometheus() -> None:
     ports = [str(p).split(":")[-1] for p in compose["services"]["prometheus"]["ports"]]
     assert ds["url"] == f"http://prometheus:{ports[0]}"
     assert "prometheus" in compose["services"]["grafana"]["depends_on"]
+
+
+REQUIRED = re.compile(r"^\$\{(\w+):\?[^}]+\}$")  # compose: stop with a message if unset/empty
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ``${VAR:?message}`` / ``${VAR:-default}``, for the forms this file uses."""
+    def one(m: re.Match[str]) -> str:
+        name, op, arg = m.group(1), m.group(2) or "", m.group(3) or ""
+        if env.get(name):
+            return env[name]
+        if op == ":?":
+            raise LookupError(f"{name}: {arg}")
+        return arg
+
+    return re.sub(r"\$\{(\w+)(:[?-])?([^}]*)\}", one, value)
+
+
+def test_every_published_port_is_on_loopback() -> None:
+    compose = yaml.load((REPO / "docker-compose.yml").read_text())
+    published = {name: svc.get("ports", []) for name, svc in compose["services"].items()}
+    assert published["worker"] and published["redis"] and published["grafana"]
+    for name, ports in published.items():
+        for mapping in ports:
+            assert str(mapping).startswith("127.0.0.1:"), f"{name} publishes {mapping} to all"
+
+
+def test_the_worker_needs_a_real_token() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    worker = yaml.load(text)["services"]["worker"]
+    token = worker["environment"]["TACT_API_TOKEN"]
+    match = REQUIRED.match(token)
+    assert match and match.group(1) == "TACT_API_TOKEN", token  # no default, no placeholder
+    with pytest.raises(LookupError, match="TACT_API_TOKEN"):
+        _interpolate(token, {})
+    with pytest.raises(LookupError, match="TACT_API_TOKEN"):
+        _interpolate(token, {"TACT_API_TOKEN": ""})
+    assert _interpolate(token, {"TACT_API_TOKEN": "abc"}) == "abc"
+    assert "change-me" not in str(worker)
+
+
+def test_redis_has_a_password_the_worker_uses() -> None:
+    services = yaml.load((REPO / "docker-compose.yml").read_text())["services"]
+    env = {"TACT_REDIS_PASSWORD": "0f3a9c"}
+    command = [_interpolate(str(part), env) for part in services["redis"]["command"]]
+    assert command[command.index("--requirepass") + 1] == "0f3a9c"
+    assert _interpolate(services["redis"]["environment"]["REDISCLI_AUTH"], env) == "0f3a9c"
+    assert "PONG" in str(services["redis"]["healthcheck"]["test"])  # an auth error is unhealthy
+    url = services["worker"]["environment"]["TACT_REDIS_URL"]
+    with pytest.raises(LookupError, match="TACT_REDIS_PASSWORD"):
+        _interpolate(url, {})
+    parsed = parse_url(_interpolate(url, env))
+    assert parsed["password"] == "0f3a9c" and parsed["host"] == "redis"
+    settings = TactSettings(_env_file=None, redis_url=_interpolate(url, env))  # type: ignore[call-arg]
+    assert "0f3a9c" not in repr(settings)
