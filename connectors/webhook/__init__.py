@@ -1,6 +1,7 @@
 """Webhook connector: deliver sent decisions to an HTTP endpoint, signed, with retries.
 
-Receivers verify requests with :func:`verify_signature` (see :mod:`connectors.webhook.signing`).
+Receivers verify requests with :class:`SignatureVerifier` (which also refuses replays) or
+:func:`verify_signature` (see :mod:`connectors.webhook.signing`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from connectors.webhook.signing import (
     DEFAULT_TOLERANCE_S,
     SIGNATURE_HEADER,
     SignatureError,
+    SignatureVerifier,
     sign,
     signature_header,
     verify_signature,
@@ -29,6 +31,7 @@ __all__ = [
     "DeliveryConfig",
     "DeliveryStats",
     "SignatureError",
+    "SignatureVerifier",
     "WebhookDeliverer",
     "WebhookError",
     "redact",

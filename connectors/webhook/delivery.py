@@ -259,9 +259,13 @@ class WebhookDeliverer:
         finally:
             self._deferred.discard(me)
         body, last = decision.to_json(), self.config.max_attempts
+        signed_at = 0
         for attempt in range(1, last + 1):
+            # Each attempt signs with a later t than the one before, even within a second:
+            # a receiver refusing replays (SignatureVerifier) must not take a retry for one.
+            signed_at = max(int(time.time()), signed_at + 1)
             async with self._slots:  # not held while backing off
-                failure = await self._attempt(body, decision.id, attempt)
+                failure = await self._attempt(body, decision.id, attempt, signed_at)
             if failure is None:
                 self.stats.delivered += 1
                 return
@@ -289,14 +293,17 @@ class WebhookDeliverer:
             delay = max(delay, min(retry_after, cfg.backoff_max_s))
         return delay
 
-    async def _attempt(self, body: bytes, decision_id: str, attempt: int) -> _Failure | None:
+    async def _attempt(
+        self, body: bytes, decision_id: str, attempt: int, signed_at: int
+    ) -> _Failure | None:
         assert self._http is not None
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "tact-webhook/1",
             "Idempotency-Key": decision_id,
             "X-Tact-Attempt": str(attempt),
-            SIGNATURE_HEADER: signature_header(self.config.secret, body),
+            SIGNATURE_HEADER: signature_header(self.config.secret, body, signed_at,
+                                               idempotency_key=decision_id),
         }
         try:
             response = await self._http.post(self.config.url, content=body, headers=headers)

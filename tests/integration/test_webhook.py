@@ -22,6 +22,8 @@ from pydantic import SecretStr
 from connectors.webhook import (
     SIGNATURE_HEADER,
     DeliveryConfig,
+    SignatureError,
+    SignatureVerifier,
     WebhookDeliverer,
     verify_signature,
 )
@@ -215,7 +217,8 @@ async def test_sent_decisions_arrive_signed_and_deferred_ones_on_time(
     assert len(receiver.hits) == 3
     assert not receiver.for_id(suppressed.id)
     for hit in receiver.hits:
-        assert verify_signature(SECRET, hit.headers[SIGNATURE_HEADER], hit.body) > 0
+        assert verify_signature(SECRET, hit.headers[SIGNATURE_HEADER], hit.body,
+                                idempotency_key=hit.headers["Idempotency-Key"]) > 0
         assert hit.headers["Idempotency-Key"] == hit.decision.id
         assert hit.headers["Content-Type"] == "application/json"
         assert SECRET not in str(hit.headers)
@@ -238,8 +241,13 @@ async def test_500_three_times_then_200_is_delivered_once(
     hits = receiver.for_id(flaky.id)
     assert [h.status for h in hits] == [500, 500, 500, 200]
     assert [h.headers["X-Tact-Attempt"] for h in hits] == ["1", "2", "3", "4"]
-    for hit in hits:  # each attempt is signed afresh, and validly
-        verify_signature(SECRET, hit.headers[SIGNATURE_HEADER], hit.body)
+    # each attempt is signed afresh, validly, and none looks like a replay of another (the
+    # retries here come faster than a second apart)
+    verifier = SignatureVerifier(SECRET)
+    for hit in hits:
+        verifier.verify(hit.headers[SIGNATURE_HEADER], hit.body, hit.headers["Idempotency-Key"])
+    with pytest.raises(SignatureError, match="replayed"):
+        verifier.verify(hits[0].headers[SIGNATURE_HEADER], hits[0].body, flaky.id)
     assert deliverer.stats.retries == 3
     assert deliverer.stats.dead_lettered == 0
     assert await _read_topic(topics.bootstrap, topics.dead_letter, 0, 1.0) == []
