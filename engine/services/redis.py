@@ -1,7 +1,8 @@
 """Redis on loopback from the distribution's ``redis-server``, with its own config and dir.
 
-Never the system service: we write our own config under the services dir, daemonize with our
-own pid file, and keep no persistence (this is a development instance).
+Never the system service: we write our own config under the services dir and daemonize with
+our own pid file. Durable by default: an append-only file in the data dir, fsynced once a second
+(see :data:`PERSISTENCE` for why these settings).
 """
 
 from __future__ import annotations
@@ -15,11 +16,41 @@ from pathlib import Path
 
 from engine.services import ServicesError, port_open, running_pid, tail_files, terminate
 
-__all__ = ["HOST", "PROCESS_MARKER", "RedisNode", "ensure_redis_server", "ping"]
+__all__ = [
+    "HOST",
+    "PERSISTENCE",
+    "PROCESS_MARKER",
+    "RedisNode",
+    "ensure_redis_server",
+    "ping",
+]
 
 HOST = "127.0.0.1"
 #: How we recognise our server in ``/proc/<pid>/cmdline`` (redis rewrites it to ``name host:port``).
 PROCESS_MARKER = "redis-server"
+
+#: Persistence for every Redis we start (the single server and each cluster node).
+#: - AOF, because RDB snapshots alone lose everything since the last one.
+#: - ``everysec``, not ``always``: Redis normally writes the AOF before it replies, so a crash
+#:   of the process loses nothing acknowledged; a crash of the machine loses up to ~1 s (the
+#:   unsynced page cache; ~2 s if the disk stalls). ``always`` fsyncs on every write, which
+#:   makes each write as slow as the disk, for a margin the Kafka changelog (the source of
+#:   truth) already covers.
+#: - no RDB schedule (``save ""``): a snapshot forks and copies the whole dataset for nothing
+#:   the AOF lacks; AOF rewrites already start with an RDB preamble, so restarts load fast.
+#: - ``aof-load-truncated yes``: after a crash the AOF's last command may be cut short; load
+#:   everything before it instead of refusing to start.
+_CLUSTER_BUS_OFFSET = 10000
+# Long enough not to fail a node over while a 2-core box is busy; there are no replicas anyway.
+_CLUSTER_NODE_TIMEOUT_MS = 5000
+
+PERSISTENCE = (
+    "appendonly yes",
+    "appendfsync everysec",
+    'save ""',
+    "aof-use-rdb-preamble yes",
+    "aof-load-truncated yes",
+)
 
 
 def ensure_redis_server() -> tuple[str, bool]:
@@ -72,10 +103,17 @@ class RedisNode:
 
     home: Path
     port: int
+    #: A Redis Cluster node: cluster mode on, its ``nodes.conf`` in the data dir, and the
+    #: cluster bus on ``port + 10000`` (Redis's fixed offset).
+    cluster: bool = False
 
     @property
     def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
+        return f"redis://{HOST}:{self.port}" if self.cluster else f"redis://{HOST}:{self.port}/0"
+
+    @property
+    def bus_port(self) -> int:
+        return self.port + _CLUSTER_BUS_OFFSET
 
     @property
     def data_dir(self) -> Path:
@@ -109,20 +147,27 @@ class RedisNode:
             f"dir {self.data_dir}",
             f"logfile {self.log_file}",
             "loglevel notice",
-            'save ""',
-            "appendonly no",
+            *PERSISTENCE,
             "databases 16",
             "tcp-keepalive 60",
         ]
+        if self.cluster:
+            lines += [
+                "cluster-enabled yes",
+                "cluster-config-file nodes.conf",  # relative to `dir`: the data dir
+                f"cluster-node-timeout {_CLUSTER_NODE_TIMEOUT_MS}",
+            ]
         self.config_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def start(self, server: str) -> None:
         """Start the daemon (it forks and writes its own pid file)."""
-        if port_open(HOST, self.port):
-            raise ServicesError(
-                f"port {HOST}:{self.port} is already in use by another process; "
-                "stop it or choose another port (--redis-port)"
-            )
+        option = "--redis-cluster-port" if self.cluster else "--redis-port"
+        for port in (self.port, self.bus_port) if self.cluster else (self.port,):
+            if port_open(HOST, port):
+                raise ServicesError(
+                    f"port {HOST}:{port} is already in use by another process; "
+                    f"stop it or choose another port ({option})"
+                )
         self.pid_file.unlink(missing_ok=True)
         proc = subprocess.run(
             [server, str(self.config_file)], capture_output=True, text=True, check=False
