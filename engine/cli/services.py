@@ -1,4 +1,7 @@
-"""`tact services up|down|status`: local Kafka (KRaft) and Redis on loopback, no Docker."""
+"""`tact services up|down|status`: local Kafka (KRaft) and Redis on loopback, no Docker.
+
+Options left out fall back to the ``TACT_*`` environment (:class:`manager.ServicesSettings`).
+"""
 
 from __future__ import annotations
 
@@ -34,17 +37,33 @@ RedisPort = Annotated[
     int | None,
     typer.Option("--redis-port", help="Redis port [env TACT_REDIS_PORT; 6379]."),
 ]
+SaslPort = Annotated[
+    int | None,
+    typer.Option(
+        "--kafka-sasl-port",
+        help="Also a SASL/PLAIN listener on this port, user/password from "
+        "TACT_KAFKA_SASL_USERNAME/TACT_KAFKA_SASL_PASSWORD [env TACT_KAFKA_SASL_PORT; off].",
+    ),
+]
+RedisCluster = Annotated[
+    bool | None,
+    typer.Option(
+        "--redis-cluster/--no-redis-cluster",
+        help="Also a 3-master Redis Cluster on loopback [env TACT_REDIS_CLUSTER; off].",
+        show_default=False,
+    ),
+]
+RedisClusterPort = Annotated[
+    int | None,
+    typer.Option(
+        "--redis-cluster-port",
+        help="First of the cluster's 3 consecutive ports [env TACT_REDIS_CLUSTER_PORT; 7000].",
+    ),
+]
 
 
-def _settings(
-    kafka_port: int | None, controller_port: int | None, redis_port: int | None
-) -> manager.ServicesSettings:
-    overrides: dict[str, Any] = {
-        "kafka_port": kafka_port,
-        "kafka_controller_port": controller_port,
-        "redis_port": redis_port,
-    }
-    return manager.ServicesSettings(**{k: v for k, v in overrides.items() if v is not None})
+def _settings(**options: Any) -> manager.ServicesSettings:
+    return manager.ServicesSettings(**{k: v for k, v in options.items() if v is not None})
 
 
 def _print_status(st: manager.ServicesStatus) -> None:
@@ -53,17 +72,28 @@ def _print_status(st: manager.ServicesStatus) -> None:
     table.add_column("state")
     table.add_column("pid", justify="right")
     table.add_column("address")
-    for svc in (st.kafka, st.redis):
+    services = [st.kafka, *([st.kafka_sasl] if st.kafka_sasl else []), st.redis]
+    for svc in services:
         style = "green" if svc.answering else "red"
         name = f"kafka {st.kafka_version}" if svc.name == "kafka" else svc.name
         pid = str(svc.pid) if svc.pid is not None else "-"
         table.add_row(name, f"[{style}]{svc.label}[/]", pid, svc.address)
+    for node in st.redis_cluster:
+        style = "green" if node.ok else "red"
+        state = (node.info or {}).get("cluster_state", "not answering")
+        label = f"cluster_state:{state}" if node.pid is not None else "stopped"
+        pid = str(node.pid) if node.pid is not None else "-"
+        table.add_row("redis cluster", f"[{style}]{label}[/]", pid, node.address)
     _console.print(table)
 
 
 def _print_connection(conn: manager.Connection) -> None:
     _console.print(f"KAFKA_BOOTSTRAP_SERVERS={conn.bootstrap_servers}", highlight=False)
+    if conn.kafka_sasl_bootstrap is not None:
+        _console.print(f"KAFKA_SASL_BOOTSTRAP_SERVERS={conn.kafka_sasl_bootstrap}", highlight=False)
     _console.print(f"REDIS_URL={conn.redis_url}", highlight=False)
+    if conn.redis_cluster_url is not None:
+        _console.print(f"REDIS_CLUSTER_URL={conn.redis_cluster_url}", highlight=False)
 
 
 @app.command()
@@ -71,16 +101,26 @@ def up(
     kafka_port: KafkaPort = None,
     kafka_controller_port: ControllerPort = None,
     redis_port: RedisPort = None,
+    kafka_sasl_port: SaslPort = None,
+    redis_cluster: RedisCluster = None,
+    redis_cluster_port: RedisClusterPort = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="Stop and wipe Kafka and Redis data first.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for both to answer.")
+        float, typer.Option("--timeout", help="Seconds to wait for all to answer.")
     ] = 120.0,
 ) -> None:
     """Start Kafka and Redis (a no-op if they already run) and wait until both answer."""
-    settings = _settings(kafka_port, kafka_controller_port, redis_port)
     try:
+        settings = _settings(
+            kafka_port=kafka_port,
+            kafka_controller_port=kafka_controller_port,
+            redis_port=redis_port,
+            kafka_sasl_port=kafka_sasl_port,
+            redis_cluster=redis_cluster,
+            redis_cluster_port=redis_cluster_port,
+        )
         with _console.status("starting services") as spinner:
 
             def report(message: str) -> None:
@@ -110,15 +150,21 @@ def down(
         float, typer.Option("--timeout", help="Seconds to wait after SIGTERM before SIGKILL.")
     ] = 30.0,
 ) -> None:
-    """Stop Kafka and Redis (a no-op if they are not running)."""
-    settings = _settings(kafka_port, kafka_controller_port, redis_port)
+    """Stop Kafka, Redis and the Redis Cluster's nodes (a no-op if they are not running)."""
+    settings = _settings(
+        kafka_port=kafka_port, kafka_controller_port=kafka_controller_port, redis_port=redis_port
+    )
     try:
         with _console.status("stopping services"):
             result = manager.down(settings, timeout=timeout)
     except ServicesError as exc:
         _errors.print(f"[red]services down failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
-    for name, was in (("kafka", result.kafka_was_running), ("redis", result.redis_was_running)):
+    for name, was in (
+        ("kafka", result.kafka_was_running),
+        ("redis", result.redis_was_running),
+        ("redis cluster", result.redis_cluster_was_running),
+    ):
         _console.print(f"{name}: {'stopped' if was else 'was not running'}")
 
 
@@ -127,9 +173,24 @@ def status(
     kafka_port: KafkaPort = None,
     kafka_controller_port: ControllerPort = None,
     redis_port: RedisPort = None,
+    kafka_sasl_port: SaslPort = None,
+    redis_cluster: RedisCluster = None,
+    redis_cluster_port: RedisClusterPort = None,
 ) -> None:
-    """Show whether Kafka and Redis run and answer; exit 0 if both do, 1 otherwise."""
-    st = manager.status(_settings(kafka_port, kafka_controller_port, redis_port))
+    """Show whether the services run and answer; exit 0 if all do, 1 otherwise."""
+    try:
+        settings = _settings(
+            kafka_port=kafka_port,
+            kafka_controller_port=kafka_controller_port,
+            redis_port=redis_port,
+            kafka_sasl_port=kafka_sasl_port,
+            redis_cluster=redis_cluster,
+            redis_cluster_port=redis_cluster_port,
+        )
+        st = manager.status(settings)
+    except ServicesError as exc:
+        _errors.print(f"[red]services status failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
     _print_status(st)
     if st.ok:
         _print_connection(st.connection)
