@@ -26,7 +26,7 @@ from kafka.errors import KafkaTimeoutError
 from typer.testing import CliRunner
 
 from engine.cli.services import app as services_cli
-from engine.services import manager, pid_alive
+from engine.services import ServicesError, manager, pid_alive
 from engine.services import redis as redis_svc
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -300,6 +300,16 @@ def test_the_plaintext_listener_is_unchanged_and_the_password_is_not_logged(
     for log in (kafka_home / "logs").iterdir():
         assert SASL_PASSWORD not in log.read_text(encoding="utf-8", errors="replace")
     assert (kafka_home / "server.properties").stat().st_mode & 0o077 == 0
+
+
+def test_up_asking_for_a_sasl_listener_the_running_broker_lacks_fails_clearly(
+    stack: manager.ServicesSettings,
+) -> None:
+    other = stack.model_copy(update={"kafka_sasl_port": _free_port()})
+    pid = manager.status(stack).kafka.pid
+    with pytest.raises(ServicesError, match="runs without the SASL listener"):
+        manager.up(other, timeout=30.0)
+    assert manager.status(stack).kafka.pid == pid  # the running broker was left alone
 
 
 # --- last: stop and start the whole stack ----------------------------------------------------
