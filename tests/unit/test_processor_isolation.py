@@ -47,10 +47,11 @@ GOOD: dict[str, dict[str, Any]] = {
     "app_open": {},
     "nps_submitted": {"score": 3},
 }
-# (type, data) that get past decoding here and fail later: in the decision, in the state
+# (type, data) that get past decoding here and fail later: in the decision, in the state.
+# Not a bad cart_updated: a later good one overwrites what it left in the state, so it can
+# be processed without harm (Hypothesis found that), and then it is no dead letter.
 BAD: list[tuple[str, dict[str, Any]]] = [
     ("order_shipped", {"order": HUGE, "carrier": "UPS"}),
-    ("cart_updated", {"items": 1, "value": HUGE}),
     ("profile_updated", {"attributes": {"segment": HUGE}, "consent": {}}),
 ]
 
