@@ -92,6 +92,34 @@ class StateConflictError(StateStoreError):
     """Another writer changed a customer's state since it was loaded (optimistic concurrency)."""
 
 
+class StateDecodeError(TactError, ValueError):
+    """A stored customer state or outbox entry does not decode: truncated, not msgpack, of
+    a wire version this code cannot read, or with a field of the wrong type.
+
+    Retrying cannot help: the reader quarantines the value instead. ``reason`` is short and
+    safe to log (field names and type names, never stored values). A ``ValueError`` too, as
+    the decoders raised before.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class StateCorruptError(StateStoreError):
+    """``load`` met customers whose stored state does not decode (they are quarantined).
+
+    ``quarantined`` maps each to its reason. The worker reads with ``read_batch`` instead,
+    which returns them apart from the states; this error is for callers that want every
+    state or nothing.
+    """
+
+    def __init__(self, quarantined: dict[str, str]) -> None:
+        self.quarantined = dict(quarantined)
+        named = "; ".join(f"{c}: {r}" for c, r in list(self.quarantined.items())[:10])
+        super().__init__(f"unreadable stored state, quarantined: {named}")
+
+
 class WorkerNotReadyError(TactError):
     """The worker was asked for something (ingest, say) before it started or after it
     stopped."""

@@ -3,6 +3,7 @@
 Key layout (``prefix`` defaults to ``tact:``; tests use ``tact-test-<uuid>:``)::
 
     {prefix}{<customer>}:state     string: version (16 hex digits) + msgpack state   TTL
+    {prefix}{<customer>}:quarantine  string: first undecodable value of that state
     {prefix}followups:<partition>  sorted set: customer -> next follow-up due time
     {prefix}seen:<event id>        dedupe marker ("1")                               TTL
 
@@ -28,19 +29,14 @@ still equals the loaded one are written, the others are not and the save raises
 overlap during a rebalance: the loser's write is refused, never applied over the winner's.
 A state that expired (TTL) since it was loaded also counts as a conflict.
 
-Redis Cluster: not supported. State keys carry their customer as a hash tag, but one MGET
-and one script over a whole batch touch many slots (CROSSSLOT on a cluster), and the follow-up
-index and the outbox live in slots of their own. A cluster deployment needs per-slot groups
-(one MGET and one script call per node) and a ``RedisCluster`` client.
-
-TTL: every save resets the state's TTL (``state_ttl_seconds``, stretched so that a state
-outlives its pending follow-up). A follow-up index entry can outlive its state only if the
-key is deleted by hand; such an entry comes back from ``due_customers`` until a save of
-that customer clears it.
+Quarantine: a state that does not decode (truncated, a newer wire version, a wrong type)
+is returned apart by :meth:`RedisStateStore.read_batch`, its raw value copied aside and
+left in place until an operator acts: :mod:`connectors.redis.quarantine`.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -54,9 +50,10 @@ from redis.exceptions import NoScriptError
 from connectors.redis import scripts
 from connectors.redis.client import client_from_settings, redis_errors, server_of, text
 from connectors.redis.markers import SeenMarkers
+from connectors.redis.quarantine import copy_raw, decode_values
 from connectors.redis.wire import decode_state, encode_state, pack_stored, unpack_stored
 from engine.config import TactSettings
-from engine.errors import StateConflictError, StateStoreError
+from engine.errors import StateConflictError, StateCorruptError, StateStoreError
 from engine.models.state import CustomerState
 from engine.state.base import BatchRead, StateStore
 
@@ -73,6 +70,7 @@ __all__ = [
 DEFAULT_PREFIX = "tact:"
 _NOT_DUE = ""
 _MAX_NAMED = 10  # customers named in a conflict message
+_log = logging.getLogger(__name__)
 
 #: ``observe(operation, seconds)``: called once per Redis round trip.
 Observer = Callable[[str, float], None]
@@ -110,6 +108,7 @@ class RedisStateStore(SeenMarkers, StateStore):
     (success or failure; a NOSCRIPT retry is a second call). The operations:
 
     * ``"load"`` — :meth:`load` and :meth:`read_batch` (states, other keys, due queries)
+    * ``"quarantine"`` — the copy of undecodable states (only when there are some)
     * ``"save"`` — :meth:`save` and :meth:`save_batch` (the checked write script)
     * ``"due"`` — :meth:`due_customers`
     * ``"pending"`` — :meth:`pending_followups`
@@ -200,13 +199,27 @@ class RedisStateStore(SeenMarkers, StateStore):
     def state_key(self, customer: str) -> str:
         return f"{self.prefix}{{{customer}}}:state"
 
+    def quarantine_key(self, customer: str) -> str:
+        return f"{self.prefix}{{{customer}}}:quarantine"
+
+    @property
+    def client(self) -> Redis:
+        return self._redis
+
     def followups_key(self, partition: int | None = None) -> str:
         return f"{self.prefix}followups:{self.partition if partition is None else partition}"
 
     # -- StateStore ---------------------------------------------------------------------
     async def load(self, customers: Collection[str]) -> dict[str, CustomerState]:
-        """Every customer's state (fresh for unknown ones) in one round trip (MGET)."""
-        return (await self.read_batch(customers)).states
+        """Every customer's state (fresh for unknown ones) in one round trip (MGET).
+
+        Raises :class:`StateCorruptError` if some do not decode (quarantined as in
+        :meth:`read_batch`, which returns them apart instead).
+        """
+        got = await self.read_batch(customers)
+        if got.quarantined:
+            raise StateCorruptError(got.quarantined)
+        return got.states
 
     async def read_batch(
         self,
@@ -219,7 +232,9 @@ class RedisStateStore(SeenMarkers, StateStore):
 
         ``due`` asks, per ``(partition, now, limit)``, what :meth:`due_customers` answers.
         Just states: one MGET; with more: one pipeline (MGET states, MGET keys, a
-        ZRANGEBYSCORE per due query).
+        ZRANGEBYSCORE per due query). A state that does not decode puts its customer in
+        ``quarantined`` (not in ``states``) and is copied to :meth:`quarantine_key`, in one
+        more round trip.
         """
         ids = list(dict.fromkeys(customers))
         mget = [self.state_key(c) for c in ids] + list(keys)  # one MGET for all the strings
@@ -241,7 +256,9 @@ class RedisStateStore(SeenMarkers, StateStore):
         found = [[text(m) for m in ms][: max(limit, 0)]
                  for ms, (_, _, limit) in zip(replies, due, strict=True)]
         n = len(ids)
-        return BatchRead(self._decode(ids, values[:n]), values[n:], found)
+        states, corrupt = decode_values(ids, values[:n])
+        quarantined = await self._quarantine(corrupt) if corrupt else {}
+        return BatchRead(states, values[n:], found, quarantined)
 
     async def save(
         self, states: Mapping[str, CustomerState], *, partition: int | None = None
@@ -353,17 +370,20 @@ class RedisStateStore(SeenMarkers, StateStore):
             if self.observe is not None:
                 self.observe(operation, time.perf_counter() - t0)
 
-    def _decode(self, ids: list[str], values: list[bytes | None]) -> dict[str, CustomerState]:
-        out: dict[str, CustomerState] = {}
-        for c, value in zip(ids, values, strict=True):
-            if value is None:
-                out[c] = CustomerState(c)
-                continue
-            try:
-                out[c] = unpack_stored(value)
-            except ValueError as exc:
-                raise StateStoreError(f"customer {c}: unreadable stored state: {exc}") from exc
-        return out
+    async def _quarantine(self, corrupt: Mapping[str, tuple[str, bytes]]) -> dict[str, str]:
+        """Copy each raw value to its quarantine key (the first copy stays); the reasons."""
+        with self._trip("quarantine"):
+            await copy_raw(self._redis, {self.quarantine_key(c): raw
+                                         for c, (_, raw) in corrupt.items()})
+        for c, (reason, raw) in corrupt.items():
+            _log.warning("customer %s: stored state quarantined (%s); its %d bytes are kept "
+                         "at %s until `tact state repair|reset`", c, reason, len(raw),
+                         self.quarantine_key(c))
+        return {c: f"state_corrupt: {reason}" for c, (reason, _) in corrupt.items()}
+
+    def ttl_for(self, state: CustomerState) -> int:
+        """The TTL a save gives ``state`` now (see :meth:`_ttl`)."""
+        return self._ttl(state.next_due(), time.time())
 
     def _ttl(self, due: float | None, wall: float) -> int:
         """The state's TTL: ``state_ttl_seconds``, stretched to outlive a pending follow-up.

@@ -7,16 +7,23 @@ script reads the 16-byte header (GETRANGE) to check the version without the blob
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgpack
 
 from connectors.redis.scripts import VERSION_DIGITS
+from engine.errors import StateDecodeError
 from engine.models.state import CustomerState
 
-__all__ = ["decode_state", "encode_state", "pack_stored", "unpack_stored"]
+__all__ = ["decode_state", "encode_state", "pack_stored", "stored_version", "unpack_stored"]
 
 _HEADER = re.compile(rb"[0-9a-f]{%d}" % VERSION_DIGITS)
 _MAX_VERSION = 16**VERSION_DIGITS
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    """msgpack extension types: Tact never writes them, so a value holding one is foreign."""
+    raise StateDecodeError(f"msgpack extension type {code}")
 
 
 def encode_state(state: CustomerState, *, version: int | None = None) -> bytes:
@@ -29,19 +36,19 @@ def encode_state(state: CustomerState, *, version: int | None = None) -> bytes:
 
 
 def decode_state(blob: bytes) -> CustomerState:
-    """The inverse of :func:`encode_state` (raises ``ValueError`` on an unreadable blob)."""
+    """The inverse of :func:`encode_state`.
+
+    Raises :class:`~engine.errors.StateDecodeError` (a ``ValueError``) and nothing else on
+    an unreadable blob: not msgpack, truncated, trailing bytes, a foreign wire version or a
+    field of the wrong type (``CustomerState.from_wire``).
+    """
     try:
-        wire = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-    except ValueError:
+        wire = msgpack.unpackb(blob, raw=False, strict_map_key=False, ext_hook=_no_ext)
+    except StateDecodeError:
         raise
-    except Exception as exc:  # msgpack raises a few non-ValueError types on garbage
-        raise ValueError(f"not msgpack: {exc}") from exc
-    if not isinstance(wire, list):
-        raise ValueError(f"expected a msgpack list, got {type(wire).__name__}")
-    try:
-        return CustomerState.from_wire(wire)
-    except (TypeError, IndexError) as exc:
-        raise ValueError(f"malformed customer state: {exc}") from exc
+    except Exception as exc:  # msgpack raises several types on garbage (ValueError, TypeError...)
+        raise StateDecodeError(f"not msgpack: {type(exc).__name__}") from exc
+    return CustomerState.from_wire(wire)
 
 
 def pack_stored(state: CustomerState, version: int) -> bytes:
@@ -52,10 +59,19 @@ def pack_stored(state: CustomerState, version: int) -> bytes:
 
 
 def unpack_stored(value: bytes) -> CustomerState:
-    """The inverse of :func:`pack_stored`; the header's version wins (raises ``ValueError``)."""
+    """The inverse of :func:`pack_stored`; the header's version wins.
+
+    Raises :class:`~engine.errors.StateDecodeError` as :func:`decode_state` does.
+    """
+    version = stored_version(value)
+    state = decode_state(value[VERSION_DIGITS:])
+    state.version = version
+    return state
+
+
+def stored_version(value: bytes) -> int:
+    """The version in a stored value's header (raises :class:`StateDecodeError`)."""
     head = value[:VERSION_DIGITS]
     if _HEADER.fullmatch(head) is None:
-        raise ValueError(f"bad version header {head!r}")
-    state = decode_state(value[VERSION_DIGITS:])
-    state.version = int(head, 16)
-    return state
+        raise StateDecodeError("bad version header")
+    return int(head, 16)

@@ -14,10 +14,11 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine.cli import authoring, connectors, demo, rules, services, worker
+    from engine.cli import authoring, connectors, demo, rules, services, state, worker
 
     app.add_typer(rules.app, name="rules", help="Check, test and document rule packs.")
     app.add_typer(services.app, name="services", help="Local Kafka and Redis for dev and CI.")
+    app.add_typer(state.app, name="state", help="Show, repair or reset a customer's state.")
     authoring.register(app)  # explain, simulate, replay
     worker.register(app)  # run
     connectors.register(app)  # publish, deliver

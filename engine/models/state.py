@@ -2,14 +2,28 @@
 
 The hot path works on plain slotted dataclasses; msgpack carries them between the
 engine and the store as compact lists (``to_wire``/``from_wire``). Times are epoch seconds.
+
+Wire compatibility. The list starts with ``WIRE_VERSION``, then the :data:`WIRE_FIELDS` in
+order. A newer release may *append* elements without bumping the version: this code keeps
+them (``CustomerState.extra``) and writes them back after its own, so a rolling upgrade or
+a rollback loses nothing. Any other change (a field removed, retyped or reordered, a record
+shape changed) bumps ``WIRE_VERSION``; a list starting with any other version is foreign,
+and ``from_wire`` refuses it, as it refuses a list with fields missing or of the wrong type
+(:class:`~engine.errors.StateDecodeError`): a value of a wrong type must not reach the
+core and crash it later. Attribute values and a follow-up's event data are left as they
+are below the top level (expressions already guard the types of event data).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import starmap
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from engine.errors import StateDecodeError
 
 WIRE_VERSION = 1
 
@@ -47,13 +61,14 @@ class CustomerState:
     seen: dict[str, float] = field(default_factory=dict)  # event id -> event time (dedupe)
     followups: list[PendingFollowup] = field(default_factory=list)
     last_event: float = 0.0
+    extra: tuple[Any, ...] = ()  # wire elements a newer release appended, written back as is
 
     def next_due(self) -> float | None:
         return min((f.due for f in self.followups), default=None)
 
     # -- wire form (msgpack-friendly: lists and dicts of scalars only) --------------
     def to_wire(self) -> list[Any]:
-        return [
+        wire = [
             WIRE_VERSION,
             self.customer,
             self.version,
@@ -68,25 +83,191 @@ class CustomerState:
             [[f.rule, f.due, f.event] for f in self.followups],
             self.last_event,
         ]
+        if self.extra:
+            wire.extend(self.extra)
+        return wire
 
     @classmethod
-    def from_wire(cls, w: list[Any]) -> CustomerState:
-        if not w or w[0] != WIRE_VERSION:
-            raise ValueError(f"unsupported customer state wire version: {w[:1]!r}")
+    def from_wire(cls, w: Any) -> CustomerState:
+        """The state ``to_wire`` gave, types checked (raises :class:`StateDecodeError`)."""
+        if type(w) is not list:
+            raise StateDecodeError(f"expected a list, got {type(w).__name__}")
+        check_wire_version(w)
+        if len(w) < _LENGTH:
+            raise StateDecodeError(f"truncated: {len(w)} of {_LENGTH} elements")
         return cls(
-            customer=w[1],
-            version=w[2],
-            attributes=w[3],
-            consent=w[4],
-            counters=w[5],
-            windows=w[6],
-            timestamps=w[7],
-            contexts=w[8],
-            history=[SentRecord(*h) for h in w[9]],
-            seen=w[10],
-            followups=[PendingFollowup(*f) for f in w[11]],
-            last_event=w[12],
+            customer=_customer(w[1]),
+            version=_version(w[2]),
+            attributes=_attributes(w[3]),
+            consent=_consent(w[4]),
+            counters=_counters(w[5]),
+            windows=_windows(w[6]),
+            timestamps=_timestamps(w[7]),
+            contexts=_contexts(w[8]),
+            history=_history(w[9]),
+            seen=_seen(w[10]),
+            followups=_followups(w[11]),
+            last_event=_last_event(w[12]),
+            extra=tuple(w[_LENGTH:]) if len(w) > _LENGTH else (),
         )
+
+
+# -- type checks of the wire fields: each returns the field's value or raises ---------------
+# Per customer per batch, so they lean on C loops: ``"".join`` raises TypeError unless
+# every item is a string, ``sum(..., 0.0)`` unless every item is a number (a bool counts,
+# as in Python: harmless to the core). Consent stays strictly boolean (fail closed).
+_BOOL = frozenset((bool,))
+_LIST = frozenset((list,))
+_NUM = frozenset((int, float))
+
+
+def _bad(name: str, expected: str) -> StateDecodeError:
+    return StateDecodeError(f"malformed field {name}: expected {expected}")
+
+
+def check_wire_version(w: list[Any]) -> None:
+    """Raise unless ``w`` starts with the wire version this code reads."""
+    if not w:
+        raise StateDecodeError("empty list")
+    v = w[0]
+    if type(v) is not int:
+        raise StateDecodeError(f"not a customer state (wire version is a {type(v).__name__})")
+    if v != WIRE_VERSION:
+        newer = " (written by a newer release)" if v > WIRE_VERSION else ""
+        raise StateDecodeError(f"unsupported wire version {v}{newer}")
+
+
+def _string_keys(v: Any, name: str, expected: str) -> dict[str, Any]:
+    if type(v) is not dict:
+        raise _bad(name, expected)
+    try:
+        "".join(v)
+    except TypeError:
+        raise _bad(name, expected) from None
+    return v
+
+
+def _numbers(v: Any, name: str) -> dict[str, float]:
+    expected = "a map of numbers"
+    _string_keys(v, name, expected)
+    try:
+        sum(v.values(), 0.0)
+    except TypeError:
+        raise _bad(name, expected) from None
+    return v  # type: ignore[no-any-return]
+
+
+def _customer(v: Any) -> str:
+    if type(v) is not str:
+        raise _bad("customer", "a string")
+    return v
+
+
+def _version(v: Any) -> int:
+    if type(v) is not int or v < 0:
+        raise _bad("version", "a non-negative integer")
+    return v
+
+
+def _last_event(v: Any) -> float:
+    if type(v) not in _NUM:
+        raise _bad("last_event", "a number")
+    return v  # type: ignore[no-any-return]
+
+
+def _attributes(v: Any) -> dict[str, Any]:
+    return _string_keys(v, "attributes", "a map with string keys")
+
+
+def _consent(v: Any) -> dict[str, bool]:
+    expected = "a map of booleans"
+    _string_keys(v, "consent", expected)
+    if not _BOOL.issuperset(map(type, v.values())):
+        raise _bad("consent", expected)
+    return v  # type: ignore[no-any-return]
+
+
+def _counters(v: Any) -> dict[str, float]:
+    return _numbers(v, "counters")
+
+
+def _timestamps(v: Any) -> dict[str, float]:
+    return _numbers(v, "timestamps")
+
+
+def _contexts(v: Any) -> dict[str, float]:
+    return _numbers(v, "contexts")
+
+
+def _seen(v: Any) -> dict[str, float]:
+    return _numbers(v, "seen")
+
+
+def _windows(v: Any) -> dict[str, list[float]]:
+    expected = "a map of lists of numbers"
+    _string_keys(v, "windows", expected)
+    try:
+        for times in v.values():
+            if type(times) is not list:
+                raise TypeError
+            sum(times, 0.0)
+    except TypeError:
+        raise _bad("windows", expected) from None
+    return v  # type: ignore[no-any-return]
+
+
+def _history(v: Any) -> list[SentRecord]:
+    expected = "a list of [message, channel, category, time] records"
+    if type(v) is not list:
+        raise _bad("history", expected)
+    if v:
+        if not _LIST.issuperset(map(type, v)):
+            raise _bad("history", expected)
+        try:  # by columns: rows of another length fail the strict zip or the unpacking
+            messages, channels, categories, times = zip(*v, strict=True)
+            "".join(messages), "".join(channels), "".join(categories), sum(times, 0.0)
+        except (TypeError, ValueError):
+            raise _bad("history", expected) from None
+    return list(starmap(SentRecord, v))
+
+
+def _followups(v: Any) -> list[PendingFollowup]:
+    expected = "a list of [rule, due time, event] records"
+    if type(v) is not list:
+        raise _bad("followups", expected)
+    out: list[PendingFollowup] = []
+    for f in v:
+        if not (type(f) is list and len(f) == 3 and type(f[0]) is str
+                and type(f[1]) in _NUM and type(f[2]) is dict):
+            raise _bad("followups", expected)
+        ev = f[2]
+        _string_keys(ev, "followups", "events with string keys")
+        # what the core reads of the event when the follow-up fires (Env, event age)
+        if not (type(ev.get("data", _NO_DATA)) is dict
+                and type(ev.get("at", 0)) in _NUM and type(ev.get("received", 0)) in _NUM):
+            raise _bad("followups", "events with a data map and numeric times")
+        out.append(PendingFollowup(*f))
+    return out
+
+
+_NO_DATA: dict[str, Any] = {}
+_LENGTH = 13  # WIRE_VERSION and the 12 fields
+
+#: The fields after the wire version, in order, with their checks (used to salvage).
+WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("customer", _customer),
+    ("version", _version),
+    ("attributes", _attributes),
+    ("consent", _consent),
+    ("counters", _counters),
+    ("windows", _windows),
+    ("timestamps", _timestamps),
+    ("contexts", _contexts),
+    ("history", _history),
+    ("seen", _seen),
+    ("followups", _followups),
+    ("last_event", _last_event),
+)
 
 
 class CustomerSeed(BaseModel):

@@ -13,7 +13,10 @@ from engine.models.state import CustomerState
 class StateStore(ABC):
     """Loads and saves the states of a whole batch at once.
 
-    ``load`` returns a state for every id asked (a fresh one for a new customer).
+    ``load`` returns a state for every id asked (a fresh one for a new customer); a store
+    that finds a stored state it cannot decode raises
+    :class:`~engine.errors.StateCorruptError` instead (``BatchStore.read_batch`` returns
+    such customers apart, in ``BatchRead.quarantined``).
     ``save`` writes the given states; a store with optimistic concurrency raises
     :class:`~engine.errors.StateConflictError` when another writer got there first,
     and bumps ``version`` on what it wrote.
@@ -47,6 +50,9 @@ class BatchRead:
     states: dict[str, CustomerState]
     values: list[bytes | None] = field(default_factory=list)  # of the other keys asked
     due: list[list[str]] = field(default_factory=list)  # per (partition, now, limit) asked
+    #: customers whose stored state does not decode -> short reason ("state_corrupt: ...");
+    #: they are not in ``states``, and their stored value stays as it is (never overwritten)
+    quarantined: dict[str, str] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -12,6 +12,12 @@ topic, ``t<n>`` for the ticks topic), holding a msgpack map ``{offset: {customer
 JSON, ...]}}``. Entries below the slot's committed offset are dead (their transaction
 committed) and are dropped on the next write.
 
+A slot whose value does not decode (:func:`unpack_entries` raises) is read as empty, so the
+partition goes on: its decisions are lost to a crash-replay (silence, never a wrong
+message), and the next write replaces the value. Before that, the raw value is copied to
+``<slot key>:quarantine`` (SET NX: the first copy stays), logged, and counted in
+:attr:`Outbox.corrupt_slots`.
+
 :class:`BatchIO` is a batch's reads and writes of states and outbox together; on Redis,
 :class:`JointBatchIO` makes them one read and one write per batch.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,13 +38,16 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from connectors.redis.client import client_from_settings, redis_errors
+from connectors.redis.quarantine import copy_raw
 from engine.config import TactSettings
-from engine.errors import StateStoreError
+from engine.errors import StateDecodeError, StateStoreError
 from engine.models.state import CustomerState
 from engine.state.base import BatchStore, StateStore
 
 # offset -> customer -> decisions (JSON bytes), for one slot (source topic partition)
 Entries = dict[int, dict[str, list[bytes]]]
+_ENTRIES = "expected {offset: {customer: [decision bytes]}}"
+_log = logging.getLogger(__name__)
 
 
 def pack_entries(entries: Entries) -> bytes:
@@ -46,16 +56,61 @@ def pack_entries(entries: Entries) -> bytes:
 
 
 def unpack_entries(blob: bytes | None) -> Entries:
+    """A slot's map; raises :class:`StateDecodeError` (only) when it does not decode."""
     if not blob:
         return {}
-    raw: Any = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-    if not isinstance(raw, dict):
-        raise StateStoreError("outbox: unreadable entry (not a map)")
-    return {int(o): {str(c): list(ds) for c, ds in per.items()} for o, per in raw.items()}
+    try:
+        raw: Any = msgpack.unpackb(blob, raw=False, strict_map_key=False, ext_hook=_no_ext)
+    except Exception as exc:  # msgpack raises several types on garbage
+        raise StateDecodeError(f"outbox: not msgpack: {type(exc).__name__}") from exc
+    if type(raw) is not dict:
+        raise StateDecodeError(f"outbox: {_ENTRIES}")
+    try:
+        for offset, per in raw.items():
+            if type(offset) is not int or type(per) is not dict:
+                raise TypeError
+            for customer, decisions in per.items():
+                if type(customer) is not str or type(decisions) is not list:
+                    raise TypeError
+                b"".join(decisions)  # TypeError unless every decision is bytes
+    except TypeError:
+        raise StateDecodeError(f"outbox: {_ENTRIES}") from None
+    return raw
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code}")
+
+
+def decode_slots(slots: Sequence[str], blobs: Sequence[bytes | None]
+                 ) -> tuple[dict[str, Entries], dict[str, tuple[str, bytes]]]:
+    """Each slot's map (empty where the value does not decode), and the (reason, raw value)
+    of those that do not."""
+    boxes: dict[str, Entries] = {}
+    corrupt: dict[str, tuple[str, bytes]] = {}
+    for slot, blob in zip(slots, blobs, strict=True):
+        try:
+            boxes[slot] = unpack_entries(blob)
+        except StateDecodeError as exc:
+            boxes[slot] = {}
+            corrupt[slot] = (exc.reason, blob or b"")
+    return boxes, corrupt
 
 
 class Outbox(ABC):
-    """Durable storage of the per-partition outbox maps."""
+    """Durable storage of the per-partition outbox maps.
+
+    ``corrupt_slots`` counts the slot values found undecodable (read as empty) since start.
+    """
+
+    corrupt_slots: int = 0
+
+    def _quarantined(self, corrupt: Mapping[str, tuple[str, bytes]]) -> None:
+        """Log and count undecodable slots (their copies are made by the caller)."""
+        self.corrupt_slots += len(corrupt)
+        for slot, (reason, raw) in corrupt.items():
+            _log.warning("outbox slot %s unreadable (%s): read as empty; its %d bytes are "
+                         "copied to its quarantine key", slot, reason, len(raw))
 
     @abstractmethod
     async def load(self, slots: Sequence[str]) -> dict[str, Entries]: ...
@@ -79,7 +134,12 @@ class MemoryOutbox(Outbox):
         self.writes = 0
 
     async def load(self, slots: Sequence[str]) -> dict[str, Entries]:
-        return {p: unpack_entries(self.data.get(p)) for p in slots}
+        boxes, corrupt = decode_slots(slots, [self.data.get(p) for p in slots])
+        if corrupt:
+            for slot, (_, raw) in corrupt.items():
+                self.data.setdefault(f"{slot}:quarantine", raw)
+            self._quarantined(corrupt)
+        return boxes
 
     async def write(self, maps: Mapping[str, Entries]) -> None:
         self.writes += 1
@@ -118,6 +178,16 @@ class RedisOutbox(Outbox):
     def key(self, slot: str) -> str:
         return f"{self.key_base}{slot}"
 
+    def quarantine_key(self, slot: str) -> str:
+        return f"{self.key_base}{slot}:quarantine"
+
+    async def quarantine(self, corrupt: Mapping[str, tuple[str, bytes]]) -> None:
+        """Copy undecodable slot values aside (one round trip), log and count them."""
+        with self._trip("outbox_quarantine"):
+            await copy_raw(self._redis, {self.quarantine_key(s): raw
+                                         for s, (_, raw) in corrupt.items()})
+        self._quarantined(corrupt)
+
     def staged(self, maps: Mapping[str, Entries]) -> list[tuple[str, bytes | None]]:
         """The (key, value) writes of :meth:`write`; None deletes (an empty map)."""
         return [(self.key(p), pack_entries(e) if e else None) for p, e in maps.items()]
@@ -127,7 +197,10 @@ class RedisOutbox(Outbox):
             return {}
         with self._trip("outbox_load"):
             blobs: list[Any] = await self._redis.mget([self.key(p) for p in slots])
-        return {p: unpack_entries(b) for p, b in zip(slots, blobs, strict=True)}
+        boxes, corrupt = decode_slots(slots, blobs)
+        if corrupt:
+            await self.quarantine(corrupt)
+        return boxes
 
     async def write(self, maps: Mapping[str, Entries]) -> None:
         if not maps:
@@ -179,6 +252,11 @@ class BatchIO:
     def __init__(self, store: StateStore, outbox: Outbox) -> None:
         self.store = store
         self.outbox = outbox
+        #: customers met since the last :meth:`read` (the batch so far) whose stored state
+        #: does not decode -> reason ("state_corrupt: ..."): absent from the states returned,
+        #: never to be saved (``BatchRead.quarantined``)
+        self.quarantined: dict[str, str] = {}
+        self._batch_store = store if isinstance(store, BatchStore) else None
         self._save_by_partition = _has_param(store.save, "partition")
         self._due_by_partition = _has_param(store.due_customers, "partition")
 
@@ -186,13 +264,19 @@ class BatchIO:
                    ticks: Sequence[tuple[int, float]], limit: int) -> Read:
         """States of ``customers``, outbox maps of ``slots``, and per (partition, clock) of
         ``ticks`` the customers with a follow-up due (at most ``limit``)."""
+        self.quarantined = {}
         boxes = await self.outbox.load(slots) if slots else {}
-        states = await self.store.load(customers)
+        states = await self.load(customers)
         due = [await self._due(now, p, limit) for p, now in ticks]
         return states, boxes, due
 
     async def load(self, customers: list[str]) -> dict[str, CustomerState]:
-        return await self.store.load(customers)
+        """The states of ``customers`` that decode; the others go to :attr:`quarantined`."""
+        if self._batch_store is None:
+            return await self.store.load(customers)
+        got = await self._batch_store.read_batch(customers)
+        self.quarantined.update(got.quarantined)
+        return got.states
 
     async def write(self, maps: Mapping[str, Entries],
                     by_partition: Mapping[int, dict[str, CustomerState]]) -> None:
@@ -231,7 +315,10 @@ class JointBatchIO(BatchIO):
         got = await self.joint.read_batch(
             customers, keys=[self.redis_outbox.key(s) for s in slots],
             due=[(p, now, limit) for p, now in ticks])
-        boxes = {s: unpack_entries(v) for s, v in zip(slots, got.values, strict=True)}
+        self.quarantined = dict(got.quarantined)
+        boxes, corrupt = decode_slots(slots, got.values)
+        if corrupt:
+            await self.redis_outbox.quarantine(corrupt)
         return got.states, boxes, got.due
 
     async def write(self, maps: Mapping[str, Entries],
