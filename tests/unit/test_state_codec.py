@@ -38,7 +38,7 @@ def test_every_cut_of_a_stored_value_is_a_decode_error() -> None:
 def test_every_truncated_wire_list_is_a_decode_error() -> None:
     wire = GOOD.to_wire()
     for n in range(len(wire)):
-        with pytest.raises(StateDecodeError, match="truncated|empty"):
+        with pytest.raises(StateDecodeError, match=r"truncated|empty"):
             CustomerState.from_wire(wire[:n])
 
 
