@@ -89,7 +89,42 @@ class CustomerState:
 
     @classmethod
     def from_wire(cls, w: Any) -> CustomerState:
-        """The state ``to_wire`` gave, types checked (raises :class:`StateDecodeError`)."""
+        """The state ``to_wire`` gave, types checked (raises :class:`StateDecodeError`).
+
+        Every state is checked, once per batch: the common case runs the checks inline in
+        one ``try``; any failure goes to :meth:`_checked`, which finds and names the field.
+        """
+        if type(w) is not list or len(w) < _LENGTH or type(w[0]) is not int \
+                or w[0] != WIRE_VERSION:
+            return cls._checked(w)
+        (_, customer, version, attributes, consent, counters, windows, timestamps, contexts,
+         history, seen, followups, last_event) = w[:_LENGTH]
+        try:
+            if not (type(customer) is str and type(version) is int and version >= 0
+                    and type(attributes) is dict and type(consent) is dict
+                    and type(counters) is dict and type(windows) is dict
+                    and type(timestamps) is dict and type(contexts) is dict
+                    and type(seen) is dict and type(last_event) in _NUM
+                    and _BOOL.issuperset(map(type, consent.values()))
+                    and _LIST.issuperset(map(type, windows.values()))):
+                raise TypeError
+            "".join(attributes), "".join(consent), "".join(counters), "".join(windows)
+            "".join(timestamps), "".join(contexts), "".join(seen)
+            sum(counters.values(), 0.0), sum(timestamps.values(), 0.0)
+            sum(contexts.values(), 0.0), sum(seen.values(), 0.0)
+            for times in windows.values():
+                sum(times, 0.0)
+            records = _history(history)
+            pending = _followups(followups) if followups or type(followups) is not list else []
+        except (TypeError, StateDecodeError):
+            return cls._checked(w)
+        return cls(customer, version, attributes, consent, counters, windows, timestamps,
+                   contexts, records, seen, pending, last_event,
+                   tuple(w[_LENGTH:]) if len(w) > _LENGTH else ())
+
+    @classmethod
+    def _checked(cls, w: Any) -> CustomerState:
+        """:meth:`from_wire` field by field: the error names the first bad field."""
         if type(w) is not list:
             raise StateDecodeError(f"expected a list, got {type(w).__name__}")
         check_wire_version(w)
