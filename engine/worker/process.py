@@ -83,6 +83,7 @@ class RecordFailed(Exception):
 
 
 PROCESSING_ERROR = "processing_error"
+STATE_CORRUPT = "state_corrupt"
 
 
 @dataclass(slots=True)
@@ -254,6 +255,11 @@ class BatchProcessor:
         states, loaded, due_lists = await self.io.read(
             list(part_of), slots, [(r.partition, now) for _, r, now in ticks], TICK_LIMIT)
         boxes.update(loaded)
+        corrupt = dict(self.io.quarantined)  # their events are dead letters, never decided
+        if corrupt:
+            kept = [(r, e) for r, e in zip(events, envs, strict=True)
+                    if e.event.customer not in corrupt]
+            events, envs = [r for r, _ in kept], [e for _, e in kept]
         t0 = time.perf_counter()
         result = decide(pack, states, envs)
         stats.decide_seconds.observe(time.perf_counter() - t0)
@@ -296,10 +302,13 @@ class BatchProcessor:
         for (i, r, now), indexed_list in zip(ticks, due_lists, strict=True):
             indexed = set(indexed_list)
             due = indexed | {c for c, p in part_of.items() if p == r.partition}
-            missing = [c for c in due if c not in states]
+            missing = [c for c in due if c not in states and c not in corrupt]
             if missing:  # due customers not in the batch: one more read
                 states.update(await self.io.load(missing))
                 part_of.update(dict.fromkeys(missing, r.partition))
+                corrupt.update(self.io.quarantined)
+            due = {c for c in due if c in states and c not in corrupt}
+            indexed -= corrupt.keys()  # a quarantined state is never written over
             tr = tick(pack, {c: states[c] for c in due}, now)
             changed |= tr.changed
             # saving every customer the index named rewrites its entry: one with nothing due
@@ -348,6 +357,10 @@ class BatchProcessor:
         headers = decision_headers(pack.version)
         dead = 0
         for i, r in enumerate(records):
+            item = r.item
+            if corrupt and type(item) is Envelope and item.event.customer in corrupt:
+                r.item = DeadLetter(corrupt[item.event.customer], r.source or Source(
+                    "", r.partition, r.offset), r.key, r.value, STATE_CORRUPT)
             if isinstance(r.item, DeadLetter):
                 dl = r.item
                 out.append(OutRecord(self.dead_letter_topic, dl.key, dl.to_json(self.worker_id),
