@@ -5,10 +5,11 @@ Secrets are ``SecretStr``: masked in ``str()``, ``repr()`` and logs.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +53,13 @@ class TactSettings(BaseSettings):
                                         "refresh.")
     reload_interval_s: float = Field(1.0, gt=0)
     followup_interval_s: float = Field(1.0, gt=0)
+
+    # Event bounds, the same on every path (ingest, publisher, worker): see engine.models.limits
+    event_earliest: AwareDatetime = Field(datetime(2000, 1, 1, tzinfo=UTC),
+                                          description="Events with an earlier `at` are refused.")
+    event_max_ahead: timedelta = Field(timedelta(days=365), ge=timedelta(0),
+                                       description="Events with `at` further ahead of the "
+                                       "clock are refused (ISO 8601 duration: P365D, PT12H).")
 
     # Webhook connector
     webhook_url: str | None = None

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from engine.errors import EventValidationError
+from engine.models.limits import AtWindow, EventBounds, check_data
 
 # Identifiers travel in Kafka keys, Redis keys and logs: keep them printable and bounded.
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$"
 _TYPE = r"^[a-z][a-z0-9_]{0,63}$"
+
+NOT_AN_OBJECT = "<event>: expected a JSON object"
+
+
+class InvalidJSONError(EventValidationError):
+    """The input is not JSON at all (as opposed to JSON of the wrong shape).
+
+    ``detail`` is the parser's message, e.g. ``expected value at line 1 column 1``.
+    """
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"json: not valid JSON ({detail})")
 
 
 class Event(BaseModel):
@@ -44,14 +60,55 @@ class Envelope:
         return cls(event, event.at.timestamp())
 
 
-def parse_event(raw: bytes | str | dict[str, Any]) -> Event:
-    """Validate one event from JSON bytes/str or a dict, translating pydantic's error."""
+def loads_json(raw: bytes | str) -> Any:
+    """Parse JSON text the way every path does; raises :class:`InvalidJSONError`.
+
+    The parser is the one pydantic validates JSON with, so that a record parses alike here
+    and in :func:`parse_event`'s fast path (integers of any size stay integers, to be
+    refused by the limits rather than silently rounded to floats).
+    """
     try:
-        if isinstance(raw, dict):
-            return Event.model_validate(raw)
-        return Event.model_validate_json(raw)
+        return from_json(raw)
+    except ValueError as exc:
+        raise InvalidJSONError(str(exc)) from None
+
+
+def parse_event(raw: bytes | str | Mapping[str, Any], window: AtWindow | None = None) -> Event:
+    """Validate one event from JSON bytes/str or a mapping; raises EventValidationError.
+
+    Beyond the model, the event must keep the bounds of :mod:`engine.models.limits`; ``at``
+    is checked against ``window`` (default: the default bounds at the wall clock). The
+    reason for a refusal is the same whichever form the event came in.
+    """
+    if window is None:
+        window = EventBounds().window()
+    if isinstance(raw, Mapping):
+        return event_from_value(raw, window)
+    try:
+        event = Event.model_validate_json(raw)  # the fast path, for the worker
+    except ValidationError:
+        # The reference is the parsed value's validation: same reason as from a mapping.
+        return event_from_value(loads_json(raw), window)
+    _check_limits(event, window)
+    return event
+
+
+def event_from_value(value: object, window: AtWindow) -> Event:
+    """Validate one event from a parsed JSON value (or a mapping from Python code)."""
+    if not isinstance(value, Mapping):
+        raise EventValidationError(NOT_AN_OBJECT)
+    try:
+        event = Event.model_validate(value if isinstance(value, dict) else dict(value))
     except ValidationError as exc:
         raise EventValidationError(_summarise(exc)) from None
+    _check_limits(event, window)
+    return event
+
+
+def _check_limits(event: Event, window: AtWindow) -> None:
+    window.check(event.at)
+    if event.data:
+        check_data(event.data)
 
 
 def _summarise(exc: ValidationError) -> str:
