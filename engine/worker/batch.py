@@ -40,6 +40,7 @@ from aiokafka.partitioner import murmur2  # type: ignore[import-untyped,unused-i
 
 from engine.errors import StateStoreError
 from engine.models.event import Envelope
+from engine.models.limits import EventBounds
 from engine.worker.codec import Source, decode_event, decode_tick
 from engine.worker.followups import FollowupTimer
 from engine.worker.process import BatchProcessor, InRecord, OutRecord, gc_paused
@@ -108,6 +109,7 @@ class BatchConsumer:
         max_events: int,
         max_latency_ms: int,
         max_backoff_s: float = 10.0,
+        bounds: EventBounds | None = None,
     ) -> None:
         self.consumer: AIOKafkaConsumer = consumer
         self._producer_factory = producer_factory
@@ -122,6 +124,7 @@ class BatchConsumer:
         self.max_events = max_events
         self.max_latency_ms = max_latency_ms
         self.backoff = Backoff(cap=max_backoff_s)
+        self.bounds = bounds or EventBounds()  # of event times: TACT_EVENT_EARLIEST, ..._MAX_AHEAD
         self.lock = asyncio.Lock()  # held while a batch is in flight
         self._stopping = asyncio.Event()
         self.healthy = True  # false while retrying a failed batch
@@ -225,6 +228,7 @@ class BatchConsumer:
     async def _handle(self, batch: dict[Any, list[Any]]) -> None:
         t0 = time.perf_counter()
         received = time.time()
+        window = self.bounds.window(received)  # once per batch, not per event
         records: list[InRecord] = []
         offsets: dict[Any, int] = {}
         produced_ms: list[int] = []
@@ -244,7 +248,7 @@ class BatchConsumer:
             produced_ms.extend(m.timestamp for m in msgs)
             for m in msgs:
                 src = Source(tp.topic, tp.partition, m.offset, m.timestamp)
-                item: Any = decode_event(m.key, m.value, m.headers, src, received)
+                item: Any = decode_event(m.key, m.value, m.headers, src, received, window)
                 records.append(InRecord(slot, tp.partition, m.offset, item, src, m.key, m.value))
         pack = self.watcher.pack  # one pack per batch: a reload swaps between batches
         self.faults.batch_started()

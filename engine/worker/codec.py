@@ -28,7 +28,8 @@ from typing import Any
 import orjson
 
 from engine.errors import EventValidationError
-from engine.models.event import Envelope, parse_event
+from engine.models.event import Envelope, InvalidJSONError, parse_event
+from engine.models.limits import AtWindow, EventBounds
 
 RECEIVED_HEADER = "tact-received"
 REASON_HEADER = "tact-reason"
@@ -95,15 +96,24 @@ def decode_event(
     headers: Headers | None,
     source: Source,
     received: float,
+    window: AtWindow | None = None,
 ) -> Envelope | DeadLetter:
-    """Validate one consumed record; anything the engine cannot take is a dead letter."""
+    """Validate one consumed record; anything the engine cannot take is a dead letter.
+
+    ``window`` bounds ``at`` (and the ``tact-received`` header); build it once per batch
+    (:meth:`~engine.models.limits.EventBounds.window`). Default: the default bounds at
+    ``received``.
+    """
     if value is None:
         return DeadLetter("value: empty record (tombstone)", source, key, value, "empty")
+    if window is None:
+        window = EventBounds().window(received)
     try:
-        event = parse_event(value)
+        event = parse_event(value, window)
+    except InvalidJSONError as exc:
+        return DeadLetter(exc.reason, source, key, value, "json")
     except EventValidationError as exc:
-        reason, kind = _json_reason(value, exc.reason)
-        return DeadLetter(reason, source, key, value, kind)
+        return DeadLetter(exc.reason, source, key, value, "schema")
     if key is None or key.decode("utf-8", "replace") != event.customer:
         shown = "none" if key is None else repr(key.decode("utf-8", "replace")[:60])
         return DeadLetter(f"key: must be the customer id {event.customer!r}, got {shown}",
@@ -114,19 +124,13 @@ def decode_event(
             at = datetime.fromisoformat(raw.decode("ascii"))
             if at.tzinfo is None:
                 raise ValueError("no UTC offset")
+            window.check(at, f"{RECEIVED_HEADER} header")
         except (ValueError, UnicodeDecodeError) as exc:
             return DeadLetter(f"{RECEIVED_HEADER} header: {exc}", source, key, value, "header")
+        except EventValidationError as exc:
+            return DeadLetter(exc.reason, source, key, value, "header")
         received = at.timestamp()
     return Envelope(event, received)
-
-
-def _json_reason(value: bytes, reason: str) -> tuple[str, str]:
-    """Tell 'not JSON at all' apart from 'JSON of the wrong shape'."""
-    try:
-        orjson.loads(value)
-    except orjson.JSONDecodeError as exc:
-        return f"json: not valid JSON ({exc})", "json"
-    return reason, "schema"
 
 
 # -- decisions --------------------------------------------------------------------------

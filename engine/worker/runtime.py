@@ -25,6 +25,7 @@ from connectors.http.ingest import kafka_sender
 from engine.config import TactSettings
 from engine.errors import TactError, WorkerNotReadyError
 from engine.models.event import Event
+from engine.models.limits import EventBounds
 from engine.pack.model import RulePack
 from engine.state.base import StateStore
 from engine.state.memory import MemoryStateStore
@@ -136,7 +137,8 @@ class StreamWorker:
             self._consumer, producer_factory, processor, self.watcher, self.timer, self.stats,
             events_topic=self.events_topic, ticks_topic=self.ticks_topic,
             group_id=s.consumer_group, max_events=s.batch_max_events,
-            max_latency_ms=s.batch_max_latency_ms, max_backoff_s=o.max_backoff_s)
+            max_latency_ms=s.batch_max_latency_ms, max_backoff_s=o.max_backoff_s,
+            bounds=EventBounds.from_settings(s))
         self.batch.telemetry = self.telemetry
         self.telemetry.set_pack(self.watcher.pack)
         # the transactional producer first: it fences (aborts) a crashed predecessor's
