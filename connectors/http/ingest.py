@@ -9,8 +9,10 @@ Responses (JSON):
 
 * 202 ``{"accepted": n, "ids": [...]}`` -- every event was valid and handed to ``send``.
 * 400 ``{"error": ..., "errors": [{"index": i, "reason": ...}, ...]}`` -- malformed JSON, a
-  body that is neither an object nor an array, an empty array, or at least one invalid event.
-  Nothing of the request is sent (all-or-nothing), so a client fixes and retries the batch.
+  body that is neither an object nor an array, an empty array, or at least one invalid event
+  (the model, or the bounds of :mod:`engine.models.limits`: ``at`` in range, 64-bit integers,
+  finite floats, nesting and size of ``data``; the reasons are the worker's dead-letter
+  reasons). Nothing of the request is sent (all-or-nothing): a client fixes and retries.
 * 401 -- no or a wrong ``Authorization: Bearer <TACT_API_TOKEN>``.
 * 403 -- ingest disabled: no (or a blank) token configured, as for every token-guarded
   endpoint of the worker.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -33,7 +36,8 @@ from pydantic import SecretStr
 
 from engine.config import TactSettings
 from engine.errors import EventValidationError
-from engine.models.event import Event, parse_event
+from engine.models.event import Event, InvalidJSONError, event_from_value, loads_json
+from engine.models.limits import AtWindow, EventBounds
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -73,7 +77,8 @@ class IngestHandler:
     """Authenticate, parse, validate and forward events; see the module docstring for replies.
 
     ``token`` is the bearer token clients must present. ``None`` or a blank one disables
-    ingest (403) unless ``allow_anonymous=True``, meant for local development only.
+    ingest (403) unless ``allow_anonymous=True``, meant for local development only. ``bounds``
+    limits ``at`` (:meth:`from_settings`: from ``TACT_EVENT_*``); ``clock`` is for tests.
     """
 
     def __init__(
@@ -84,6 +89,8 @@ class IngestHandler:
         max_batch: int = DEFAULT_MAX_BATCH,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         allow_anonymous: bool = False,
+        bounds: EventBounds | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if max_batch < 1 or max_body_bytes < 1:
             raise ValueError("max_batch and max_body_bytes must be positive")
@@ -93,10 +100,13 @@ class IngestHandler:
         self._anonymous = allow_anonymous
         self.max_batch = max_batch
         self.max_body_bytes = max_body_bytes
+        self.bounds = bounds or EventBounds()
+        self._clock = clock
 
     @classmethod
     def from_settings(cls, settings: TactSettings, send: Sender, **options: Any) -> IngestHandler:
-        """A handler guarded by ``TACT_API_TOKEN``."""
+        """A handler guarded by ``TACT_API_TOKEN``, events bounded by ``TACT_EVENT_*``."""
+        options.setdefault("bounds", EventBounds.from_settings(settings))
         return cls(send, token=settings.api_token, **options)
 
     def authorised(self, auth_header: str | None) -> bool:
@@ -114,9 +124,9 @@ class IngestHandler:
         if len(body) > self.max_body_bytes:
             return _error(413, f"body over {self.max_body_bytes} bytes", limit=self.max_body_bytes)
         try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            return _error(400, f"body is not valid JSON: {exc}")
+            payload = loads_json(body)
+        except InvalidJSONError as exc:
+            return _error(400, f"body is not valid JSON: {exc.detail}")
         if isinstance(payload, dict):
             items: list[Any] = [payload]
         elif isinstance(payload, list):
@@ -127,7 +137,7 @@ class IngestHandler:
             return _error(400, "empty batch: send at least one event")
         if len(items) > self.max_batch:
             return _error(413, f"batch of {len(items)} events over the limit", limit=self.max_batch)
-        events, errors = self._validate(items)
+        events, errors = self._validate(items, self.bounds.window(self._clock()))
         if errors:
             return _error(
                 400,
@@ -142,15 +152,14 @@ class IngestHandler:
         return 202, {"accepted": len(events), "ids": [e.id for e in events]}
 
     @staticmethod
-    def _validate(items: list[Any]) -> tuple[list[Event], list[dict[str, Any]]]:
+    def _validate(
+        items: list[Any], window: AtWindow
+    ) -> tuple[list[Event], list[dict[str, Any]]]:
         events: list[Event] = []
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                errors.append({"index": index, "reason": "<event>: expected a JSON object"})
-                continue
             try:
-                events.append(parse_event(item))
+                events.append(event_from_value(item, window))
             except EventValidationError as exc:
                 errors.append({"index": index, "reason": exc.reason})
         return events, errors

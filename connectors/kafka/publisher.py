@@ -1,8 +1,9 @@
 """Publish customer events to Kafka from a backend service (kafka-python, synchronous, thread-safe).
 
-Every event is validated with the engine's own model (:func:`engine.models.event.parse_event`)
-before it is sent, keyed by its customer id (so one customer's events stay in order on one
-partition) and written as compact JSON with ``at`` in ISO 8601::
+Every event is validated with the engine's own model and bounds
+(:func:`engine.models.event.parse_event`, :mod:`engine.models.limits`) before it is sent,
+keyed by its customer id (so one customer's events stay in order on one partition) and
+written as compact JSON with ``at`` in ISO 8601::
 
     with Publisher("127.0.0.1:9092") as pub:
         pub.publish({"id": "e1", "customer": "c42", "type": "app_open",
@@ -29,7 +30,8 @@ import orjson
 from connectors.kafka.security import kafka_python_kwargs
 from engine.config import TactSettings
 from engine.errors import EventValidationError, TactError
-from engine.models.event import Event, parse_event
+from engine.models.event import Event, event_from_value, parse_event
+from engine.models.limits import AtWindow, EventBounds
 
 __all__ = [
     "FileReport",
@@ -71,17 +73,20 @@ class InvalidEventsError(EventValidationError):
         super().__init__(f"{len(errors)} invalid event(s), none sent: {shown}{more}")
 
 
-def validate(raw: RawEvent) -> Event:
+def validate(raw: RawEvent, window: AtWindow | None = None) -> Event:
     """Validate one event (a model, a mapping, or JSON bytes/str); raises EventValidationError.
 
     A ready :class:`Event` is validated again from its fields, so a ``model_construct``-ed or
-    otherwise unchecked instance cannot slip through.
+    otherwise unchecked instance cannot slip through. ``window`` bounds ``at`` (default: the
+    default bounds at the wall clock); the worker refuses exactly what this refuses.
     """
+    if window is None:
+        window = EventBounds().window()
     if isinstance(raw, Event):
-        return parse_event(raw.model_dump())
+        return event_from_value(raw.model_dump(), window)
     if isinstance(raw, Mapping):
-        return parse_event(dict(raw))
-    return parse_event(raw)
+        return event_from_value(raw, window)
+    return parse_event(raw, window)
 
 
 def encode_event(event: Event) -> bytes:
@@ -98,7 +103,8 @@ class Publisher:
     ``target`` is a :class:`TactSettings` (brokers, events topic and SASL/SSL from it) or a
     bootstrap string such as ``"host1:9092,host2:9092"`` (plaintext); ``None`` reads the
     settings from the environment. ``producer_options`` override kafka-python's
-    ``KafkaProducer`` arguments (e.g. ``compression_type="gzip"``).
+    ``KafkaProducer`` arguments (e.g. ``compression_type="gzip"``). ``bounds`` limits ``at``
+    (default: from the settings' ``TACT_EVENT_*``, or the defaults for a bootstrap string).
     """
 
     def __init__(
@@ -110,6 +116,7 @@ class Publisher:
         linger_ms: int = 5,
         batch_size: int = 64 * 1024,
         max_block_ms: int = 30_000,
+        bounds: EventBounds | None = None,
         **producer_options: Any,
     ) -> None:
         from kafka import KafkaProducer
@@ -121,8 +128,10 @@ class Publisher:
             bootstrap: str | list[str] = target.brokers()
             security = kafka_python_kwargs(target)
             self.topic = topic or target.events_topic
+            bounds = bounds or EventBounds.from_settings(target)
         else:
             bootstrap, security, self.topic = target, {}, topic or TactSettings().events_topic
+        self.bounds = bounds or EventBounds()
         options: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "client_id": client_id,
@@ -160,7 +169,7 @@ class Publisher:
         :class:`PublishError` if it cannot be queued or, with ``wait=True``, is not acknowledged
         within ``timeout`` seconds.
         """
-        valid = validate(event)
+        valid = validate(event, self.bounds.window())
         self._send(valid, encode_event(valid), wait, timeout)
         return valid
 
@@ -172,9 +181,10 @@ class Publisher:
         """
         valid: list[tuple[Event, bytes]] = []
         errors: list[tuple[int, str]] = []
+        window = self.bounds.window()
         for index, raw in enumerate(events):
             try:
-                event = validate(raw)
+                event = validate(raw, window)
                 valid.append((event, encode_event(event)))
             except EventValidationError as exc:
                 errors.append((index, exc.reason))
@@ -261,13 +271,16 @@ class FileReport:
         return not self.bad
 
 
-def read_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, Event | EventValidationError]]:
+def read_jsonl(
+    stream: IO[bytes], bounds: EventBounds | None = None
+) -> Iterator[tuple[int, Event | EventValidationError]]:
     """Yield ``(1-based line number, event or its validation error)``; blank lines skipped."""
+    bounds = bounds or EventBounds()
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
-            yield number, parse_event(line)
+            yield number, parse_event(line, bounds.window())
         except EventValidationError as exc:
             yield number, exc
 
@@ -284,11 +297,12 @@ def publish_file(publisher: Publisher, path: Path | str, *, strict: bool = False
         if str(path) == "-":
             raise TactError("--strict needs a file, not stdin (it reads the input twice)")
         with Path(path).open("rb") as stream:
-            report.bad = [(n, r.reason) for n, r in read_jsonl(stream) if not isinstance(r, Event)]
+            report.bad = [(n, r.reason) for n, r in read_jsonl(stream, publisher.bounds)
+                          if not isinstance(r, Event)]
         if report.bad:
             return report
     with _open(path) as stream:
-        for number, result in read_jsonl(stream):
+        for number, result in read_jsonl(stream, publisher.bounds):
             if isinstance(result, Event):
                 publisher.publish(result)
                 report.sent += 1
