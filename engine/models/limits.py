@@ -70,7 +70,8 @@ class AtWindow:
         if ts > self.latest:
             raise EventValidationError(
                 f"{what}: {at.isoformat()} is after the latest accepted time "
-                f"{_iso_utc(self.latest)} (now + TACT_EVENT_MAX_AHEAD, {self.max_ahead})")
+                f"{_iso_utc(self.latest)} (now + TACT_EVENT_MAX_AHEAD, "
+                f"{str(self.max_ahead).removesuffix(', 0:00:00')})")
 
 
 @dataclass(frozen=True, slots=True)
