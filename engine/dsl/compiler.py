@@ -13,6 +13,7 @@ field is ``null``.
 from __future__ import annotations
 
 import ast
+import math
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,6 +99,8 @@ class _Compiler(PathResolver):
                 raise err(node, f"integer constant larger than 2**53: {v}")
             return const(v), "int"
         if isinstance(v, float):
+            if not math.isfinite(v):
+                raise err(node, "number constant out of range")
             return const(v), "float"
         if isinstance(v, str):
             if len(v) > MAX_STRING:
@@ -259,6 +262,10 @@ class _Compiler(PathResolver):
                 args.append(self._constant_slot(prepared))
                 types_.append("str")
                 continue
+            bounds = (spec.literal_range or {}).get(i)
+            literal = _literal_number(a) if bounds is not None else None
+            if bounds is not None and literal is not None and not bounds[0] <= literal <= bounds[1]:
+                raise err(a, f"argument {i + 1} of {name}() must be in {bounds[0]}..{bounds[1]}")
             expr, typ = self.visit(a, depth)
             accepted = spec.params[min(i, len(spec.params) - 1)]
             if typ.startswith("list:"):
@@ -276,6 +283,18 @@ class _Compiler(PathResolver):
             for t in types_[1:]:
                 returns = join(returns, t)
         return call("F_" + name, *args), returns
+
+
+def _literal_number(node: ast.expr) -> int | float | None:
+    """The value of a number literal, signed or not; None for anything else."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        sign = -sign if isinstance(node.op, ast.USub) else sign
+        node = node.operand
+    value = node.value if isinstance(node, ast.Constant) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return sign * value
+    return None
 
 
 def compile_expr(text: str, scope: Scope, *, boolean: bool = False) -> CompiledExpr:

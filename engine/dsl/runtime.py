@@ -1,4 +1,4 @@
-"""Helpers that compiled expressions call. They make every operator null-safe and total.
+"""Helpers that compiled expressions call. They make every operator null-safe, total and bounded.
 
 A comparison between values that cannot be ordered (a missing field, a string against a
 number in bad data) is false rather than an exception, so one malformed event can never
@@ -8,6 +8,8 @@ take a rule, a batch or the worker down.
 from __future__ import annotations
 
 from typing import Any
+
+from engine.dsl.valuefns import INT_LIMIT, MAX_TEXT
 
 _NUM = (int, float)
 
@@ -70,33 +72,67 @@ def _num(a: Any, b: Any) -> bool:
     return type(a) in _NUM and type(b) in _NUM
 
 
+# Arithmetic is bounded: a product beyond 64 bits is null (repeated products of big data
+# would otherwise grow without bound), a string built by + is at most MAX_TEXT characters,
+# and an integer too large to mix with a float (OverflowError) gives null.
+
+
 def add(a: Any, b: Any) -> Any:
     if _num(a, b):
-        return a + b
-    if type(a) is str and type(b) is str:
+        try:
+            return a + b
+        except OverflowError:
+            return None
+    if type(a) is str and type(b) is str and len(a) + len(b) <= MAX_TEXT:
         return a + b
     return None
 
 
 def sub(a: Any, b: Any) -> Any:
-    return a - b if _num(a, b) else None
+    if not _num(a, b):
+        return None
+    try:
+        return a - b
+    except OverflowError:
+        return None
 
 
 def mul(a: Any, b: Any) -> Any:
     # Numbers only: no string or list repetition, which could allocate without bound.
-    return a * b if _num(a, b) else None
+    if not _num(a, b):
+        return None
+    try:
+        r = a * b
+    except OverflowError:
+        return None
+    return r if type(r) is float or -INT_LIMIT < r < INT_LIMIT else None
 
 
 def div(a: Any, b: Any) -> Any:
-    return a / b if _num(a, b) and b != 0 else None
+    if not _num(a, b) or b == 0:
+        return None
+    try:
+        return a / b
+    except OverflowError:
+        return None
 
 
 def floordiv(a: Any, b: Any) -> Any:
-    return a // b if _num(a, b) and b != 0 else None
+    if not _num(a, b) or b == 0:
+        return None
+    try:
+        return a // b
+    except OverflowError:
+        return None
 
 
 def mod(a: Any, b: Any) -> Any:
-    return a % b if _num(a, b) and b != 0 else None
+    if not _num(a, b) or b == 0:
+        return None
+    try:
+        return a % b
+    except OverflowError:
+        return None
 
 
 def neg(a: Any) -> Any:
