@@ -19,6 +19,7 @@ from engine.errors import EventValidationError
 from engine.models.decision import Decision
 from engine.models.event import Envelope, parse_event
 from engine.pack.model import RulePack
+from engine.pipeline import RuleFault
 
 BATCH = 500
 
@@ -35,7 +36,7 @@ class Simulation:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     events: int = 0
     duplicates: int = 0
-    faults: int = 0
+    faults: list[RuleFault] = field(default_factory=list)  # what raised; each failed closed
 
     def summary(self) -> dict[str, Counter[str]]:
         by_rule: Counter[str] = Counter()
@@ -45,7 +46,8 @@ class Simulation:
             by_rule[f"{d.rule}:{d.outcome}"] += 1
             outcomes[d.outcome] += 1
             reasons.update(d.reasons)
-        return {"rules": by_rule, "reasons": reasons, "outcomes": outcomes}
+        faults = Counter(f.rule for f in self.faults)  # as tact_rule_faults_total{rule}
+        return {"rules": by_rule, "reasons": reasons, "outcomes": outcomes, "faults": faults}
 
 
 def read_events(path: str | Path) -> Iterator[tuple[int, Envelope | DeadLetter]]:
@@ -105,11 +107,13 @@ async def simulate_async(
         first = chunk[0].event.at.timestamp()
         if first > clock:
             clock = first
-            sim.decisions.extend((await engine.tick(clock)).fired)
+            ticked = await engine.tick(clock)
+            sim.decisions.extend(ticked.fired)
+            sim.faults.extend(ticked.faults)
         res = await engine.process(chunk)
         sim.decisions.extend(res.decisions)
         sim.duplicates += sum(1 for o in res.outcomes if o.status == "duplicate")
-        sim.faults += len(res.faults)
+        sim.faults.extend(res.faults)
         clock = max(clock, max(e.event.at.timestamp() for e in chunk))
         if progress:
             progress(len(chunk))
@@ -126,7 +130,9 @@ async def simulate_async(
     await flush()
     end = until if until is not None else clock
     if end > float("-inf"):
-        sim.decisions.extend((await engine.tick(end)).fired)
+        ticked = await engine.tick(end)
+        sim.decisions.extend(ticked.fired)
+        sim.faults.extend(ticked.faults)
     return sim
 
 

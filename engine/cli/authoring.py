@@ -16,6 +16,8 @@ from rich.table import Table
 from engine.cli.rules import load_or_exit
 from engine.errors import ScenarioError
 
+MAX_FAULT_LINES = 20  # faults listed one by one; the table counts them all
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -67,6 +69,10 @@ def explain(
                 f"{why}{later} params={d.params}",
                 markup=True,
             )
+        if run.faults:  # listed among the lines above as "fault in ..."
+            labels = ", ".join(sorted({f.rule for f in run.faults}))
+            out.print(f"  [red]{len(run.faults)} fault(s) in {labels}[/red]: failed closed, "
+                      "no message from them")
         if run.problems:
             for p in run.problems:
                 out.print(f"  [red]expectation not met:[/red] {p}")
@@ -96,9 +102,14 @@ def simulate(
     for dl in sim.dead_letters:
         err.print(f"{events}:{dl.line}: dead letter: {dl.reason}", markup=False)
     s = sim.summary()
+    for f in sim.faults[:MAX_FAULT_LINES]:
+        err.print(f"fault in {f.rule} on event {f.event_id}: {f.error}", markup=False)
+    if len(sim.faults) > MAX_FAULT_LINES:
+        err.print(f"... and {len(sim.faults) - MAX_FAULT_LINES} more faults", markup=False)
     table = Table(
         title=f"{sim.events} events, {len(sim.decisions)} decisions, "
-        f"{len(sim.dead_letters)} dead letters, {sim.duplicates} duplicates"
+        f"{len(sim.dead_letters)} dead letters, {sim.duplicates} duplicates, "
+        f"{len(sim.faults)} faults"
     )
     table.add_column("rule")
     table.add_column("sent", justify="right")
@@ -114,6 +125,13 @@ def simulate(
         for reason, n in s["reasons"].most_common():
             reasons.add_row(reason, str(n))
         err.print(reasons)
+    if s["faults"]:
+        faults = Table(title="faults (each failed closed: no message)")
+        faults.add_column("rule")
+        faults.add_column("count", justify="right")
+        for label, n in s["faults"].most_common():
+            faults.add_row(label, str(n))
+        err.print(faults)
 
 
 def replay(

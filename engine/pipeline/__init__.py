@@ -1,5 +1,6 @@
 """The decision pipeline."""
 
-from engine.pipeline.core import BatchResult, EventOutcome, RuleFault, decide, tick
+from engine.pipeline.core import BatchResult, EventOutcome, decide, tick
+from engine.pipeline.guards import RuleFault
 
 __all__ = ["BatchResult", "EventOutcome", "RuleFault", "decide", "tick"]

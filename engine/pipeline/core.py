@@ -17,6 +17,7 @@ from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup
 from engine.pack.model import CompiledRule, RulePack
+from engine.pipeline.guards import RuleFault
 from engine.pipeline.policies import Arbiter, ScopeMemo
 from engine.pipeline.state_ops import (
     Env,
@@ -42,15 +43,6 @@ class EventOutcome:
     status: Literal["processed", "duplicate", "failed"]
     decisions: list[Decision] = field(default_factory=list)
     error: BaseException | None = None
-
-
-@dataclass(slots=True)
-class RuleFault:
-    """A rule whose expression raised at run time: counted, and the rule did not fire."""
-
-    rule: str
-    event_id: str
-    error: str
 
 
 @dataclass(slots=True)
@@ -152,7 +144,7 @@ class _Decider:
         key = str(f.event.get("id"))
         self._note(key, f"follow-up {rule.id} due: firing")
         age = float(f.event.get("received", f.due)) - float(f.event.get("at", f.due))
-        arb = Arbiter(self.pack, st, env, key, age, self.trace, self.scopes)
+        arb = Arbiter(self.pack, st, env, key, age, self.trace, self.scopes, self.result.faults)
         made = arb.consider(rule)
         for dec in made:
             self._note_decision(key, dec)
@@ -200,7 +192,8 @@ class _Decider:
         rules = pack.by_trigger.get(etype)
         decisions: list[Decision] = []
         if rules:
-            arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace, self.scopes)
+            arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace, self.scopes,
+                          res.faults)
             args = (ev, envx.d, envx.cu, envx.cx, at, envx.ctx)
             for rule in rules:
                 check = rule.check

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engine.dsl.durations import format_duration as fmt
+from engine.dsl.timefns import MAX_TS, MIN_TS, in_range
 from engine.models.decision import Decision, decision_id
 from engine.models.state import CustomerState, SentRecord
 from engine.pack.model import CompiledRule, Param, RulePack, ScopeFilter
+from engine.pipeline.guards import PARAM_ERROR, POLICY_ERROR, RuleFault, describe, json_value
+from engine.pipeline.quiet import deliver_after
 from engine.pipeline.state_ops import Env
 
 
@@ -18,37 +21,6 @@ def in_holdout(customer: str, percent: float, salt: str) -> bool:
     """Deterministic: the same customer is in the same group on every worker and replay."""
     h = hashlib.blake2b(f"{salt}\x1f{customer}".encode(), digest_size=8).digest()
     return int.from_bytes(h, "big") % 10000 < percent * 100
-
-
-def deliver_after(
-    pack: RulePack, rule: CompiledRule, channel: str, env: Env
-) -> tuple[float | None, str | None]:
-    """When quiet hours hold the message back: the end of the quiet window, local time."""
-    best: float | None = None
-    which = None
-    local: datetime | None = None
-    for q in pack.quiet_hours:
-        if not q.scope.matches(rule.message, channel):
-            continue
-        if local is None:
-            local = datetime.fromtimestamp(env.now, env.ctx.tz)
-        minute = local.hour * 60 + local.minute
-        inside = (
-            (q.start <= minute < q.end)
-            if q.start <= q.end
-            else (minute >= q.start or minute < q.end)
-        )
-        if not inside:
-            continue
-        end = datetime.combine(local.date(), time(q.end // 60, q.end % 60), tzinfo=env.ctx.tz)
-        if end <= local:
-            end = datetime.combine(
-                local.date() + timedelta(days=1), time(q.end // 60, q.end % 60), tzinfo=env.ctx.tz
-            )
-        ts = end.timestamp()
-        if best is None or ts > best:
-            best, which = ts, q.id
-    return best, which
 
 
 class ScopeMemo:
@@ -107,6 +79,11 @@ class Arbiter:
     the channel's slots for this event, or is suppressed as ``lower_priority``. What is
     sent is recorded in history at once, so caps and cooldowns see it for the next one.
     Cap counts and last-sent times are computed once per moment and kept up to date.
+
+    It fails closed: a policy whose condition raises holds (``policy_error``), a param
+    that raises or is not a JSON value suppresses the decision (``param_error``), and a
+    moment outside the representable dates suppresses everything (``policy_error``). Each
+    such fault is appended to ``faults`` (the batch's, so the worker counts it).
     """
 
     def __init__(
@@ -118,6 +95,7 @@ class Arbiter:
         event_age: float,
         trace: bool,
         scopes: ScopeMemo | None = None,
+        faults: list[RuleFault] | None = None,
     ) -> None:
         self.pack = pack
         self.scopes = scopes if scopes is not None else ScopeMemo(pack)
@@ -126,22 +104,40 @@ class Arbiter:
         self.event_id = event_id
         self.event_age = event_age
         self.trace = trace
+        self.faults: list[RuleFault] = faults if faults is not None else []
         self.slots: dict[str, int] = {}
-        self._policy: dict[int, bool] = {}
+        self._policy: dict[int, str] = {}  # policy index -> its reason now, "" if it does not hold
+        self._policy_errors: dict[int, str] = {}  # for explain: what a failed policy raised
         self._caps: list[int] | None = None
         self._last: dict[str, float] | None = None
-        self._decided_at = datetime.fromtimestamp(env.now, UTC)
         self.decisions: list[Decision] = []
+        # An event dated at the very edge of the calendar: no local time, no quiet hours, no
+        # decided_at to write. Its decisions are suppressed, stamped with the nearest date.
+        self._timeless = not in_range(env.now)
+        if self._timeless:
+            self._fault("event_time", f"event time {env.now!r} is outside years 1 to 9999")
+        self._decided_at = datetime.fromtimestamp(min(max(env.now, MIN_TS), MAX_TS), UTC)
+
+    def _fault(self, label: str, error: str) -> None:
+        self.faults.append(RuleFault(label, self.event_id, error))
+
+    def policy_reason(self, i: int) -> str:
+        """Policy ``i``'s reason now: its id when it holds, ``policy_error`` when its
+        condition raised (fail closed: a broken policy holds), "" when it does not hold."""
+        reason = self._policy.get(i)
+        if reason is None:
+            p = self.pack.policies[i]
+            try:
+                reason = p.id if self.env.eval(p.condition) else ""
+            except Exception as exc:
+                reason = POLICY_ERROR
+                self._policy_errors[i] = describe(exc)
+                self._fault(f"policy:{p.id}", self._policy_errors[i])
+            self._policy[i] = reason
+        return reason
 
     def policy_holds(self, i: int) -> bool:
-        hit = self._policy.get(i)
-        if hit is None:
-            try:
-                hit = bool(self.env.eval(self.pack.policies[i].condition))
-            except Exception:
-                hit = False  # a broken policy must not crash the batch; faults are counted
-            self._policy[i] = hit
-        return hit
+        return bool(self.policy_reason(i))
 
     def cap_counts(self) -> list[int]:
         if self._caps is None:
@@ -212,14 +208,15 @@ class Arbiter:
         policies = self.pack.policies
         for i in self.scopes.policies(msg.category, msg.id, channel):
             p = policies[i]
-            hit = self.policy_holds(i)
-            if hit:
-                out.append(p.id)
-            if notes is not None:
-                notes.append(
-                    f"policy {p.id}: {p.condition.source} is {hit}"
-                    + (f" -> {p.id}" if hit else "")
-                )
+            reason = self.policy_reason(i)
+            if reason and reason not in out:
+                out.append(reason)
+            if i in self._policy_errors:
+                notes.append(f"policy {p.id}: {p.condition.source} raised "
+                             f"{self._policy_errors[i]} -> {POLICY_ERROR}")
+            else:
+                notes.append(f"policy {p.id}: {p.condition.source} is {bool(reason)}"
+                             + (f" -> {p.id}" if reason else ""))
         if msg.cooldown is not None:
             last = self.last_sent().get(msg.id)
             cooling = last is not None and last > now - msg.cooldown
@@ -259,8 +256,9 @@ class Arbiter:
             out.append("no_consent")
         policies, caps = self.scopes.candidate(msg.category, msg.id, channel)
         for i in policies:
-            if self.policy_holds(i):
-                out.append(self.pack.policies[i].id)
+            reason = self.policy_reason(i)
+            if reason and reason not in out:  # two broken policies: one policy_error
+                out.append(reason)
         if msg.cooldown is not None:
             last = self.last_sent().get(msg.id)
             if last is not None and last > self.env.now - msg.cooldown:
@@ -274,23 +272,41 @@ class Arbiter:
                     break
         return out
 
-    def params(self, rule: CompiledRule) -> dict[str, Any]:
+    def params(self, rule: CompiledRule) -> tuple[dict[str, Any], list[str]]:
+        """The message params that could be evaluated, and a note on each that could not
+        (it raised, or is not a JSON value): any such note suppresses the decision."""
         out: dict[str, Any] = {}
+        failed: list[str] = []
         p: Param
         for k, p in rule.params.items():
             try:
-                out[k] = self.env.value(p)
-            except Exception:
-                out[k] = None
-        return out
+                v = self.env.value(p)
+            except Exception as exc:
+                failed.append(f"param {k} raised {describe(exc)}")
+                continue
+            if json_value(v):
+                out[k] = v
+            else:
+                failed.append(f"param {k} is not a JSON value ({type(v).__name__})")
+        for note in failed:
+            self._fault(rule.id, note)
+        return out, failed
 
     def consider(self, rule: CompiledRule) -> list[Decision]:
         made: list[Decision] = []
-        params = self.params(rule)
+        params, bad_params = self.params(rule)
         limit = self.pack.settings.max_per_event_per_channel
         for ch in rule.channels:
             trace: list[str] = []
             reasons = self.reasons(rule, ch, trace if self.trace else None)
+            if bad_params:
+                reasons.insert(0, PARAM_ERROR)
+                if self.trace:
+                    trace.extend(f"{note} -> {PARAM_ERROR}" for note in bad_params)
+            if self._timeless and POLICY_ERROR not in reasons:
+                reasons.append(POLICY_ERROR)
+                if self.trace:
+                    trace.append(f"event time outside years 1 to 9999 -> {POLICY_ERROR}")
             after = None
             if not reasons:
                 used = self.slots.get(ch, 0)
@@ -302,12 +318,21 @@ class Arbiter:
                             "this event -> lower_priority"
                         )
                 else:
-                    self.slots[ch] = used + 1
                     if self.pack.quiet_hours:
-                        after, quiet = deliver_after(self.pack, rule, ch, self.env)
-                        if self.trace and quiet:
-                            trace.append(f"quiet hours {quiet}: deferred")
-                    self._record(rule, ch)
+                        try:
+                            after, quiet = deliver_after(self.pack, rule, ch, self.env)
+                        except Exception as exc:  # fail closed: no safe delivery time known
+                            self._fault("quiet_hours", describe(exc))
+                            reasons = [POLICY_ERROR]
+                            if self.trace:
+                                trace.append(f"quiet hours raised {describe(exc)} -> "
+                                             f"{POLICY_ERROR}")
+                        else:
+                            if self.trace and quiet:
+                                trace.append(f"quiet hours {quiet}: deferred")
+                    if not reasons:
+                        self.slots[ch] = used + 1
+                        self._record(rule, ch)
             if self.trace:
                 trace.append("sent" if not reasons else "suppressed: " + ", ".join(reasons))
             made.append(self._decision(rule, ch, params, reasons, after, trace))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from engine.embedded import Engine
 from engine.models.decision import Decision
 from engine.pack.model import RulePack
+from engine.pipeline import RuleFault
 from engine.scenarios.check import check_step
 from engine.scenarios.model import Scenario
 from engine.state.memory import MemoryStateStore
@@ -21,6 +22,7 @@ class StepRun:
     duplicate: bool
     problems: list[str] = field(default_factory=list)
     explain: list[str] = field(default_factory=list)
+    faults: list[RuleFault] = field(default_factory=list)  # what raised (and failed closed)
 
 
 @dataclass
@@ -49,6 +51,7 @@ async def run_scenario(pack: RulePack, sc: Scenario, *, trace: bool = False) -> 
         ticked = await engine.tick(now)
         decisions = list(ticked.decisions) + list(ticked.fired)
         explain = [line for lines in ticked.explain.values() for line in lines]
+        faults = list(ticked.faults)
         duplicate = False
         env = step.envelope()
         event_id = None
@@ -58,8 +61,10 @@ async def run_scenario(pack: RulePack, sc: Scenario, *, trace: bool = False) -> 
             decisions += res.decisions
             duplicate = any(o.status == "duplicate" for o in res.outcomes)
             explain += res.explain.get(env.event.id, [])
-            explain += [f"fault in {f.rule}: {f.error}" for f in res.faults]
-        run = StepRun(step.id, step.at.isoformat(), event_id, decisions, duplicate, [], explain)
+            faults += res.faults
+        explain += [f"fault in {f.rule}: {f.error}" for f in faults]
+        run = StepRun(step.id, step.at.isoformat(), event_id, decisions, duplicate, [], explain,
+                      faults)
         expect = sc.expect.get(step.id)
         if expect is not None:
             run.problems = check_step(expect, decisions, duplicate)
