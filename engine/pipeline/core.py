@@ -17,7 +17,7 @@ from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup
 from engine.pack.model import CompiledRule, RulePack
-from engine.pipeline.guards import RuleFault
+from engine.pipeline.guards import RuleFault as RuleFault  # re-exported: its old home
 from engine.pipeline.policies import Arbiter, ScopeMemo
 from engine.pipeline.state_ops import (
     Env,
