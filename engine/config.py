@@ -23,6 +23,8 @@ class TactSettings(BaseSettings):
     events_topic: str = "tact.events"
     decisions_topic: str = "tact.decisions"
     dead_letter_topic: str = "tact.dead-letter"
+    state_topic: str = Field("tact.state", description="Compacted changelog of customer "
+                             "states, partitioned like the events topic.")
     events_partitions: int = Field(6, ge=1)
     decisions_partitions: int = Field(6, ge=1)
     consumer_group: str = "tact-worker"
@@ -36,6 +38,8 @@ class TactSettings(BaseSettings):
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may carry a password
     redis_password: SecretStr | None = None
     redis_tls: bool = False
+    redis_cluster: bool = Field(False, description="TACT_REDIS_URL names a node of a Redis "
+                                "Cluster.")
     state_ttl_seconds: int = Field(90 * 86400, ge=60, description="Inactive customers expire.")
     dedupe_ttl_seconds: int = Field(7 * 86400, ge=60)
 

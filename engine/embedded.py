@@ -1,7 +1,9 @@
-"""Embedded mode: the pipeline plus a state store, in-process, with no Kafka and no Redis.
+"""Embedded mode: the worker's batch processor with a state store, in-process, no Kafka.
 
-Rule authors use it to test, explain, simulate and replay; the streaming worker wraps
-the same calls around Kafka batches and the Redis store.
+Rule authors use it to test, explain, simulate and replay; the streaming worker runs the
+same :class:`~engine.worker.process.BatchProcessor` around Kafka batches and Redis. Here each
+batch is applied at once (there is no transaction to wait for) and every customer lives in
+partition 0.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from collections.abc import Sequence
 
 from engine.models.event import Envelope
 from engine.pack.model import RulePack
-from engine.pipeline import BatchResult, decide, tick
+from engine.pipeline import BatchResult
 from engine.state.base import StateStore
 from engine.state.memory import MemoryStateStore
+from engine.worker.process import BatchProcessor, InRecord
+from engine.worker.stats import WorkerStats
 
 
 class Engine:
@@ -22,28 +26,31 @@ class Engine:
         self.pack = pack
         self.store: StateStore = store if store is not None else MemoryStateStore()
         self.trace = trace
+        self.stats = WorkerStats()
+        self._offset = 0
 
     def swap_pack(self, pack: RulePack) -> None:
         """Atomically replace the pack; callers do it between batches."""
         self.pack = pack
 
+    def _processor(self) -> BatchProcessor:
+        return BatchProcessor(self.store, self.stats, trace=self.trace)
+
+    async def _run(self, items: Sequence[Envelope | float]) -> BatchResult:
+        records = []
+        for item in items:
+            records.append(InRecord(0, self._offset, item))
+            self._offset += 1
+        processor = self._processor()
+        out = await processor.process(self.pack, records)
+        await processor.apply(out, {})
+        out.account()
+        return out.result
+
     async def process(self, batch: Sequence[Envelope]) -> BatchResult:
         """One batch: one state read, the pipeline, one state write (changed customers)."""
-        customers = list(dict.fromkeys(env.event.customer for env in batch))
-        states = await self.store.load(customers)
-        result = decide(self.pack, states, batch, trace=self.trace)
-        if result.changed:
-            await self.store.save({c: states[c] for c in result.changed})
-        return result
+        return await self._run(batch)
 
     async def tick(self, now: float) -> BatchResult:
         """Fire the follow-ups due by ``now`` (event time)."""
-        due = await self.store.due_customers(now)
-        if not due:
-            return BatchResult()
-        states = await self.store.load(due)
-        result = tick(self.pack, states, now, trace=self.trace)
-        # Save every customer the index named, even with nothing fired: saving re-indexes
-        # (or un-indexes) its next follow-up, so a stale index entry cannot come back forever.
-        await self.store.save(states)
-        return result
+        return await self._run([float(now)])

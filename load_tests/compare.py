@@ -190,7 +190,7 @@ class Run:
         if ok:
             res["worker_stats"] = [{k: s.get(k) for k in (
                 "batches", "batch_size", "batch_seconds", "decide_seconds", "commit_seconds",
-                "conflicts", "retries", "dead_letters")} for s in ok]
+                "restores", "retries", "dead_letters")} for s in ok]
         return res
 
     async def marker_batches(self, t: Target, out: M.Outputs) -> int:

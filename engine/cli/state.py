@@ -1,6 +1,6 @@
 """`tact state show|repair|reset CUSTOMER`: a customer's stored state, for operators.
 
-Parses, configures and delegates to :mod:`connectors.redis.quarantine`. Exit status: 0 done
+Parses, configures and delegates to :mod:`engine.state.redis.quarantine`. Exit status: 0 done
 (or nothing to do), 1 refused (nothing sound to salvage, or not confirmed), 2 Redis failed.
 """
 
@@ -20,7 +20,7 @@ from engine.cli.worker import Prefix, RedisUrl
 from engine.errors import StateDecodeError, TactError
 
 if TYPE_CHECKING:
-    from connectors.redis import RedisStateStore
+    from engine.state.redis import RedisStateStore
 
 app = typer.Typer(no_args_is_help=True)
 _console = Console()
@@ -33,7 +33,7 @@ Customer = Annotated[str, typer.Argument(help="The customer id (the events' key)
 @app.command("show")
 def show(customer: Customer, redis_url: RedisUrl = None, redis_prefix: Prefix = "tact:") -> None:
     """The customer's stored state as JSON, or why it does not decode (quarantined)."""
-    from connectors.redis.quarantine import inspect
+    from engine.state.redis.quarantine import inspect
 
     found = _run(redis_url, redis_prefix, lambda store: inspect(store, customer))
     out: dict[str, Any] = {
@@ -57,7 +57,7 @@ def repair(
     Fields and entries of the wrong type are dropped and listed; the old value stays at the
     quarantine key. A state that decodes is left alone.
     """
-    from connectors.redis.quarantine import repair as do_repair
+    from engine.state.redis.quarantine import repair as do_repair
 
     try:
         done = _run(redis_url, redis_prefix,
@@ -97,7 +97,7 @@ def reset(
 
     The raw value is kept at the quarantine key (unless --purge) and in --backup.
     """
-    from connectors.redis.quarantine import reset as do_reset
+    from engine.state.redis.quarantine import reset as do_reset
 
     what = "state and its quarantine copy" if purge else "state"
     if not yes and not typer.confirm(f"Delete the {what} of {customer}?"):
@@ -114,8 +114,8 @@ def reset(
 def _run(redis_url: str | None, prefix: str,
          action: Callable[[RedisStateStore], Awaitable[T]]) -> T:
     """Open the store, run ``action`` on it, close it; Redis errors exit 2."""
-    from connectors.redis import RedisStateStore
     from engine.config import TactSettings
+    from engine.state.redis import RedisStateStore
 
     async def go() -> T:
         overrides: dict[str, Any] = {"redis_url": redis_url} if redis_url else {}

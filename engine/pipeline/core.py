@@ -53,6 +53,27 @@ class BatchResult:
     changed: set[str] = field(default_factory=set)
     faults: list[RuleFault] = field(default_factory=list)
     explain: dict[str, list[str]] = field(default_factory=dict)  # event id -> trace lines
+    ticked: list[Decision] = field(default_factory=list)  # fired by a tick, not an event
+
+    def add(self, other: BatchResult) -> None:
+        """Take in the result of a later part of the same batch."""
+        self.decisions.extend(other.decisions)
+        self.outcomes.extend(other.outcomes)
+        self.fired.extend(other.fired)
+        self.ticked.extend(other.ticked)
+        self.changed |= other.changed
+        self.faults.extend(other.faults)
+        for key, lines in other.explain.items():
+            self.explain.setdefault(key, []).extend(lines)
+
+    def add_tick(self, other: BatchResult) -> None:
+        """Take in what a :func:`tick` of the same batch fired."""
+        self.fired.extend(other.fired)
+        self.ticked.extend(other.fired)
+        self.changed |= other.changed
+        self.faults.extend(other.faults)
+        for key, lines in other.explain.items():
+            self.explain.setdefault(key, []).extend(lines)
 
 
 def decide(

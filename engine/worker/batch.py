@@ -4,10 +4,11 @@ Per batch (see ``docs/worker.md``):
 
 1. ``getmany`` up to ``batch_max_events`` records from the events and ticks topics (wait at
    most ``batch_max_latency_ms`` for a small batch to fill);
-2. :class:`~engine.worker.process.BatchProcessor`: decide, outbox, state write;
-3. one Kafka transaction: the decisions and dead letters, the batch's next offsets
-   (``send_offsets_to_transaction``), commit. Offsets never move past unwritten state or
-   unacknowledged records.
+2. :class:`~engine.worker.process.BatchProcessor`: read the states, decide;
+3. one Kafka transaction: the decisions, dead letters and changed states (the changelog),
+   the batch's next offsets (``send_offsets_to_transaction``), commit. Offsets never move
+   past unacknowledged records;
+4. the changed states into the store, with the changelog position they reflect.
 
 Any failure (Redis down, Kafka down, a conflict that keeps coming back) aborts the
 transaction, seeks the batch's partitions back to the batch start and backs off
@@ -54,10 +55,11 @@ ProducerFactory = Callable[[], Any]  # -> a started-able transactional AIOKafkaP
 
 
 class FaultInjector:
-    """Test hook: ``TACT_WORKER_FAULT=after-state:N`` (or ``after-produce:N``) makes the
-    process die abruptly (``os._exit(70)``, no clean-up, like SIGKILL) in its N-th batch,
-    right after the state write (or after the records were acknowledged, before the commit).
-    The kill-and-restart test uses it to hit the windows the protocol must survive."""
+    """Test hook: ``TACT_WORKER_FAULT=<point>:N`` makes the process die abruptly
+    (``os._exit(70)``, no clean-up, like SIGKILL) in its N-th batch at ``point``:
+    ``after-produce`` (records acknowledged, transaction not committed), ``after-commit``
+    (committed, the store not written yet) or ``after-state`` (the store written). The
+    kill-and-restart test uses it to hit the windows the protocol must survive."""
 
     def __init__(self, spec: str | None = None) -> None:
         spec = os.environ.get("TACT_WORKER_FAULT", "") if spec is None else spec
@@ -110,6 +112,7 @@ class BatchConsumer:
         max_latency_ms: int,
         max_backoff_s: float = 10.0,
         bounds: EventBounds | None = None,
+        state_topic: str | None = None,
     ) -> None:
         self.consumer: AIOKafkaConsumer = consumer
         self._producer_factory = producer_factory
@@ -120,6 +123,7 @@ class BatchConsumer:
         self.stats = stats
         self.events_topic = events_topic
         self.ticks_topic = ticks_topic
+        self.state_topic = state_topic
         self.group_id = group_id
         self.max_events = max_events
         self.max_latency_ms = max_latency_ms
@@ -238,26 +242,28 @@ class BatchConsumer:
             offsets[tp] = msgs[-1].offset + 1
             if tp.topic == self.ticks_topic:
                 self.timer.consumed(tp.partition)
-                slot = f"t{tp.partition}"
                 for m in msgs:
                     src = Source(tp.topic, tp.partition, m.offset, m.timestamp)
-                    records.append(InRecord(slot, tp.partition, m.offset, decode_tick(m.value),
+                    records.append(InRecord(tp.partition, m.offset, decode_tick(m.value),
                                             src, m.key, m.value))
                 continue
-            slot = f"e{tp.partition}"
             produced_ms.extend(m.timestamp for m in msgs)
             for m in msgs:
                 src = Source(tp.topic, tp.partition, m.offset, m.timestamp)
                 item: Any = decode_event(m.key, m.value, m.headers, src, received, window)
-                records.append(InRecord(slot, tp.partition, m.offset, item, src, m.key, m.value))
+                records.append(InRecord(tp.partition, m.offset, item, src, m.key, m.value))
         pack = self.watcher.pack  # one pack per batch: a reload swaps between batches
         self.faults.batch_started()
         processed = await self.processor.process(pack, records)
-        self.faults.maybe_die("after-state")
         t1 = time.perf_counter()
-        await self._commit(processed.records, offsets)
-        done = time.perf_counter()
+        marks = await self._commit(processed.records, offsets)
         self.positions.update(offsets)
+        self.faults.maybe_die("after-commit")
+        # committed: from here on the batch is not retried; a failed state write only makes
+        # the next batch catch the store up from the changelog (process.py)
+        await self.processor.apply(processed, marks)
+        self.faults.maybe_die("after-state")
+        done = time.perf_counter()
         try:  # committed: counting it must not make the batch look failed and rerun
             processed.account()
             if self.telemetry is not None:
@@ -273,23 +279,29 @@ class BatchConsumer:
         if any(isinstance(r.item, Envelope) for r in records):
             st.event_lag_seconds.observe(max(0.0, time.time() - received))
         self.committed_batches += 1
-        if processed.reemitted:
-            log.info("re-emitted %d decision(s) from the outbox", processed.reemitted)
 
-    async def _commit(self, records: list[OutRecord], offsets: dict[Any, int]) -> None:
-        """Produce the batch's records and offsets in one transaction, acknowledged."""
+    async def _commit(self, records: list[OutRecord], offsets: dict[Any, int]
+                      ) -> dict[int, int]:
+        """Produce the batch's records and offsets in one transaction, acknowledged; per
+        partition of the changelog, the position after this batch's records."""
         if self.producer is None:
             await self.start_producer()
         producer = self.producer
         assert producer is not None
         await producer.begin_transaction()
         try:
-            futures = await _send_batches(producer, records)
-            if futures:
-                await asyncio.gather(*futures)
+            sent = await _send_batches(producer, records)
+            metas = await asyncio.gather(*(f for f, _t, _n in sent)) if sent else []
             self.faults.maybe_die("after-produce")
             await producer.send_offsets_to_transaction(offsets, self.group_id)
             await producer.commit_transaction()
+            marks: dict[int, int] = {}
+            for meta, (_f, topic, count) in zip(metas, sent, strict=True):
+                if topic == self.state_topic:
+                    after = int(meta.offset) + count
+                    if after > marks.get(meta.partition, -1):
+                        marks[meta.partition] = after
+            return marks
         except ProducerFenced:
             raise
         except BaseException:
@@ -316,11 +328,14 @@ class BatchConsumer:
             self.producer = None
 
 
-async def _send_batches(producer: Any, records: list[OutRecord]) -> list[Any]:
-    """Queue the records as one record batch per partition (``send`` costs ~20us a record).
+async def _send_batches(producer: Any, records: list[OutRecord]
+                        ) -> list[tuple[Any, str, int]]:
+    """Queue the records as one record batch per partition (``send`` costs ~20us a record);
+    (future, topic, records) of each.
 
     Partitions are chosen as the default partitioner does (murmur2 of the key), so a
-    customer's decisions land where a keyed ``send`` would put them.
+    customer's decisions land where a keyed ``send`` would put them, unless the record
+    names its partition (the changelog: the source partition).
     """
     counts: dict[str, int] = {}
     groups: dict[tuple[str, int], list[OutRecord]] = {}
@@ -329,14 +344,16 @@ async def _send_batches(producer: Any, records: list[OutRecord]) -> list[Any]:
         n = counts.get(r.topic)
         if n is None:
             n = counts[r.topic] = len(await producer.partitions_for(r.topic))
-        if r.key is None:
+        if r.partition is not None:
+            p = r.partition
+        elif r.key is None:
             p = 0
         else:
             p = seen.get((n, r.key), -1)
             if p < 0:
                 p = seen[(n, r.key)] = (murmur2(r.key) & 0x7FFFFFFF) % n
         groups.setdefault((r.topic, p), []).append(r)
-    futures: list[Any] = []
+    sent: list[tuple[Any, str, int]] = []
     for (topic, p), rs in groups.items():
         batch = producer.create_batch()
         for r in rs:
@@ -344,17 +361,19 @@ async def _send_batches(producer: Any, records: list[OutRecord]) -> list[Any]:
                             headers=r.headers) is not None:
                 continue
             if batch.record_count():
-                futures.append(await producer.send_batch(batch, topic, partition=p))
+                n = batch.record_count()
+                sent.append((await producer.send_batch(batch, topic, partition=p), topic, n))
                 batch = producer.create_batch()
                 if batch.append(key=r.key, value=r.value, timestamp=None,
-                            headers=r.headers) is not None:
+                                headers=r.headers) is not None:
                     continue
             # larger than a whole batch: the producer splits nothing, send it alone
-            futures.append(await producer.send(topic, r.value, key=r.key, partition=p,
-                                               headers=r.headers))
+            sent.append((await producer.send(topic, r.value, key=r.key, partition=p,
+                                             headers=r.headers), topic, 1))
         if batch.record_count():
-            futures.append(await producer.send_batch(batch, topic, partition=p))
-    return futures
+            n = batch.record_count()
+            sent.append((await producer.send_batch(batch, topic, partition=p), topic, n))
+    return sent
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -363,21 +382,20 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         async with self.owner.lock:  # let the batch in flight commit first
-            self.owner.processor.forget(_slots(revoked, self.owner))
+            self.owner.processor.forget(_partitions(revoked, self.owner))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         owner = self.owner
-        owner.processor.forget(_slots(assigned, owner))  # reload their outbox from Redis
+        # checked against the changelog (caught up or rebuilt) before their first batch
+        owner.processor.forget(_partitions(assigned, owner))
         owner.timer.assigned(tp.partition for tp in assigned if tp.topic == owner.events_topic)
         log.info("assigned partitions: %s",
                  ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(assigned)) or "none")
 
 
-def _slots(tps: Any, owner: BatchConsumer) -> list[str]:
-    out = []
-    for tp in tps:
-        out.append(("t" if tp.topic == owner.ticks_topic else "e") + str(tp.partition))
-    return out
+def _partitions(tps: Any, owner: BatchConsumer) -> list[int]:
+    return sorted({tp.partition for tp in tps
+                   if tp.topic in (owner.events_topic, owner.ticks_topic)})
 
 
 __all__ = ["Backoff", "BatchConsumer", "FatalWorkerError", "TopicPartition"]

@@ -1,14 +1,14 @@
 """Follow-ups: the wall-clock timer that makes pending follow-ups fire.
 
 Pending follow-ups live in the customers' states, indexed in Redis by a sorted set per
-partition (due time -> customer; :class:`connectors.redis.RedisStateStore`). They survive a
+partition (due time -> customer; :mod:`engine.state.redis.keys`). They survive a
 restart with the state. The timer (a Faust timer, every ``followup_interval_s``) does not
 fire them itself: for each partition this worker owns that has something due by
 ``time.time()``, it appends a *tick* record ``{"v": 1, "now": <epoch s>}`` to the same
 partition of the ticks topic (``<events topic>.ticks``, co-partitioned with the events).
 The batch consumer reads ticks like events and fires the due follow-ups inside the batch
 transaction, so a fired follow-up gets the same exactly-once treatment as a decision on an
-event: outbox, state write, then decisions and offsets committed together.
+event: decisions, changed states and offsets committed together.
 
 An unless-event cancels a follow-up when it is processed (:func:`engine.pipeline.decide`);
 events are processed before the ticks of the same batch, so an event already fetched wins
@@ -19,7 +19,6 @@ ticks (:func:`tick_records`), with the wall-clock timer turned off.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -57,7 +56,6 @@ class FollowupTimer:
         self.clock = clock
         self.owned: set[int] = set()
         self._outstanding: dict[int, float] = {}  # partition -> wall time a tick was sent
-        self._by_partition = "partition" in inspect.signature(store.due_customers).parameters
 
     def assigned(self, partitions: Iterable[int]) -> None:
         self.owned = set(partitions)
@@ -70,10 +68,7 @@ class FollowupTimer:
         self._outstanding.pop(partition, None)
 
     async def _anything_due(self, now: float, partition: int) -> bool:
-        if not self._by_partition:
-            return True  # the memory store cannot peek per partition (nor without popping)
-        due = await self.store.due_customers(now, 1, partition=partition)  # type: ignore[call-arg]
-        return bool(due)
+        return bool(await self.store.due_customers(now, 1, partition=partition))
 
     async def run_once(self) -> list[int]:
         """Send a tick to each owned partition with a follow-up due; returns those partitions."""

@@ -1,33 +1,33 @@
-"""One batch through the core: states in, pipeline, outbox, states out; records to produce.
+"""One batch through the core: states in, pipeline, the records to produce, states out.
 
 No Kafka here: :class:`BatchProcessor` takes decoded records (events, ticks, dead letters,
-each with its source partition and offset) and returns the records the caller must produce,
-in one transaction with the batch's offsets. The order of writes is the protocol of
-``docs/worker.md``:
+each with its source partition and offset) and returns what the caller produces in one
+Kafka transaction with the batch's offsets: the decisions, the dead letters and, with a
+changelog topic, one changelog record per changed customer (the stored value, keyed by the
+customer, in the source partition). The protocol of ``docs/worker.md``:
 
-1. read the states of the batch's customers, the outbox of newly owned partitions and each
-   tick's due follow-ups (one read), run :func:`engine.pipeline.decide`, then fire
-   follow-ups for each tick record;
-2. write the outbox: every source record's decisions, by offset and customer;
-3. save the changed states (per source partition: the follow-up index is per partition).
-   On Redis, 2 and 3 are one atomic script call (:mod:`engine.worker.outbox`,
-   :class:`~engine.worker.outbox.BatchIO`); elsewhere the outbox is written first;
-4. (caller) produce decisions and dead letters, send offsets, commit the transaction.
+1. :meth:`BatchProcessor.process`: one store read (the batch's customers, each tick's due
+   follow-ups, the partitions' marks). A partition whose mark is not the one this worker
+   last wrote is first brought up to the changelog (:mod:`engine.worker.restore`). Then
+   :func:`engine.pipeline.decide`, and follow-ups fired for each tick record;
+2. (caller) produce, send offsets, commit the transaction;
+3. :meth:`BatchProcessor.apply`: write the changed states with each partition's new mark
+   (the changelog position after this batch's records). Redis only ever holds committed
+   state; if this write fails or is refused, the next batch of that partition catches the
+   store up from the changelog before it reads anything.
+
+A crash before 2 leaves nothing behind: the batch is fetched and decided again, with the
+same decision ids. A crash between 2 and 3 leaves the store behind the changelog, which the
+next owner catches up first. So there is no outbox.
 
 One record's fault is that record's dead letter, never the batch's. The core reports an
 event that raised as ``failed``; anything else that raises (encoding a decision or a state,
-say) is not pinned to a record. Either way nothing of that run was written: the batch is run
-again around the record (the records before it, then the ones after it, each from freshly
-loaded state), halving it when the record is unknown, and a record that fails alone is
-dead-lettered with reason ``processing_error`` and its original bytes. Its customer's state
-stays as it was before that event. Infrastructure errors (:class:`StateStoreError`) are not
-a record's fault: they propagate and the caller retries the batch after a back-off.
-
-A record whose event the state already saw (``duplicate``) re-emits what the outbox holds
-for its offset: nothing for a genuine duplicate, the earlier decisions when the worker died
-(or lost a state conflict) after step 3 and before 4. On a state conflict the whole batch
-is run again from a fresh load; customers already written then come back as duplicates and
-their decisions from the outbox.
+say) is not pinned to a record. The batch is run again around the record (the records
+before it, then the ones after it, the later parts reading the earlier parts' states), by
+halving when the record is unknown, and a record that fails alone is dead-lettered with
+reason ``processing_error`` and its original bytes. Its customer's state stays as it was
+before that event. Infrastructure errors (:class:`StateStoreError`) are not a record's
+fault: they propagate and the caller retries the batch after a back-off.
 """
 
 from __future__ import annotations
@@ -39,32 +39,32 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from engine.errors import StateConflictError, StateStoreError
-from engine.models.decision import Decision
+from engine.errors import StateStoreError
 from engine.models.event import Envelope
 from engine.models.state import CustomerState
 from engine.observability.counts import BatchCounts
 from engine.pack.model import RulePack
-from engine.pipeline import decide, tick
+from engine.pipeline import BatchResult, decide, tick
 from engine.pipeline.core import RuleFault
-from engine.state.base import StateStore
+from engine.state.base import Encoded, PartitionWrite, StateStore
+from engine.state.wire import pack_stored, unpack_stored
 from engine.worker.codec import DeadLetter, Source, decision_headers
-from engine.worker.outbox import Entries, Outbox, batch_io
+from engine.worker.restore import Restorer
 from engine.worker.stats import WorkerStats
 
 log = logging.getLogger("tact.worker")
 
 TICK_LIMIT = 5000  # customers fired per tick record; the rest wait for the next tick
-MAX_CONFLICT_RUNS = 5
+PROCESSING_ERROR = "processing_error"
+STATE_CORRUPT = "state_corrupt"
 
 
 @dataclass(slots=True)
 class InRecord:
-    """A consumed record, decoded. ``partition`` is the source partition number (events and
-    ticks topics are co-partitioned); ``slot`` names its outbox slot. ``source``, ``key``
-    and ``value`` are the original record, for a dead letter should processing fail."""
+    """A consumed record, decoded. ``partition`` is the source partition number (the events,
+    ticks and changelog topics are co-partitioned). ``source``, ``key`` and ``value`` are
+    the original record, for a dead letter should processing fail."""
 
-    slot: str
     partition: int
     offset: int
     item: Envelope | DeadLetter | float | None  # event, dead letter, tick clock, skipped
@@ -82,16 +82,13 @@ class RecordFailed(Exception):
         super().__init__(f"record {index}: {type(error).__name__}: {error}")
 
 
-PROCESSING_ERROR = "processing_error"
-STATE_CORRUPT = "state_corrupt"
-
-
 @dataclass(slots=True)
 class OutRecord:
     topic: str
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    partition: int | None = None  # None: the default partitioner's, from the key
 
 
 def _nothing() -> None:
@@ -100,17 +97,20 @@ def _nothing() -> None:
 
 @dataclass(slots=True)
 class Processed:
-    """What the caller produces; the counts are for the log and stats."""
+    """What the caller produces, then writes to the store; counts for the log and stats."""
 
     records: list[OutRecord]
     decisions: int = 0
-    reemitted: int = 0
     dead_letters: int = 0
     runs: int = 1
     account: Callable[[], None] = _nothing  # updates the stats: call once committed
-    # the batch counted once, for the stats and the metrics: fresh decisions only (not
-    # re-emitted ones), events by type, dead letters by kind, duplicates, rule faults
+    # the batch counted once, for the stats and the metrics: events by type, decisions,
+    # dead letters by kind, duplicates, rule faults
     counts: BatchCounts = field(default_factory=BatchCounts)
+    #: per partition, the changed customers' states and stored values, for the store
+    writes: dict[int, dict[str, Encoded]] = field(default_factory=dict)
+    #: what the core said (decisions, outcomes, faults, traces), for embedded callers
+    result: BatchResult = field(default_factory=BatchResult)
 
     @classmethod
     def joined(cls, parts: Sequence[Processed]) -> Processed:
@@ -121,12 +121,16 @@ class Processed:
             for acc in accounts:
                 acc()
 
-        counts = BatchCounts()
+        counts, result = BatchCounts(), BatchResult()
+        writes: dict[int, dict[str, Encoded]] = {}
         for p in parts:
             counts.add(p.counts)
+            result.add(p.result)
+            for partition, states in p.writes.items():
+                writes.setdefault(partition, {}).update(states)
         return cls([r for p in parts for r in p.records], sum(p.decisions for p in parts),
-                   sum(p.reemitted for p in parts), sum(p.dead_letters for p in parts),
-                   sum(p.runs for p in parts), account, counts)
+                   sum(p.dead_letters for p in parts), sum(p.runs for p in parts), account,
+                   counts, writes, result)
 
 
 @contextmanager
@@ -149,38 +153,60 @@ def gc_paused() -> Iterator[None]:
 
 
 class BatchProcessor:
-    def __init__(self, store: StateStore, outbox: Outbox, stats: WorkerStats, *,
-                 decisions_topic: str, dead_letter_topic: str, worker_id: str = "") -> None:
+    """Runs batches for the worker (``restorer`` and ``state_topic`` set) and for embedded
+    mode (neither: no changelog, the caller applies each batch at once)."""
+
+    def __init__(self, store: StateStore, stats: WorkerStats, *, decisions_topic: str = "",
+                 dead_letter_topic: str = "", state_topic: str | None = None,
+                 restorer: Restorer | None = None, worker_id: str = "",
+                 trace: bool = False) -> None:
         self.store = store
-        self.outbox = outbox
         self.stats = stats
         self.decisions_topic = decisions_topic
         self.dead_letter_topic = dead_letter_topic
+        self.state_topic = state_topic
+        self.restorer = restorer
         self.worker_id = worker_id
-        self._boxes: dict[str, Entries] = {}  # slot -> the map as last written
-        self.io = batch_io(store, outbox)
+        self.trace = trace
+        self._overlay: dict[str, bytes] = {}  # states of earlier parts of a split batch
 
     # -- ownership ------------------------------------------------------------------------
-    def forget(self, slots: Iterable[str]) -> None:
-        """Drop the cached outbox of revoked partitions (reloaded if assigned again)."""
-        for s in slots:
-            self._boxes.pop(s, None)
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Revoked or newly assigned partitions: check them against the changelog again."""
+        if self.restorer is not None:
+            self.restorer.forget(partitions)
 
     # -- the batch ------------------------------------------------------------------------
     async def process(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
-        """Decide and persist one batch; a record that cannot be processed is dead-lettered
-        and the rest goes on (module docstring). Raises :class:`StateStoreError` (the batch
-        must be retried)."""
-        floor: dict[str, int] = {}
-        for r in records:
-            if r.offset < floor.get(r.slot, r.offset + 1):
-                floor[r.slot] = r.offset
-        return await self._isolating(pack, records, floor)
-
-    async def _isolating(self, pack: RulePack, records: Sequence[InRecord],
-                         floor: dict[str, int]) -> Processed:
+        """Decide one batch; a record that cannot be processed is dead-lettered and the rest
+        goes on (module docstring). Raises :class:`StateStoreError` (retry the batch)."""
+        self._overlay = {}
         try:
-            return await self._runs(pack, records, floor)
+            return await self._isolating(pack, records)
+        finally:
+            self._overlay = {}
+
+    async def apply(self, processed: Processed, marks: dict[int, int]) -> None:
+        """Write a committed batch's states; ``marks``: per partition, the changelog position
+        after its records. A failed or refused write only makes that partition be caught
+        up from the changelog before its next batch (the batch itself is committed)."""
+        writes = {p: PartitionWrite(states, marks.get(p))
+                  for p, states in processed.writes.items()}
+        if not writes:
+            return
+        try:
+            refused = await self.store.write(writes)
+        except StateStoreError as exc:
+            log.warning("writing a committed batch's states failed (%s); the store is caught "
+                        "up from the changelog before the next batch", exc)
+            self.stats.retries["redis-apply"] += 1
+            refused = set(writes)
+        if self.restorer is not None:
+            self.restorer.written(writes, refused)
+
+    async def _isolating(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
+        try:
+            out = await self._run(pack, records)
         except StateStoreError:
             raise
         except RecordFailed as failed:
@@ -190,18 +216,27 @@ class BatchProcessor:
                 at, error = 0, exc
             else:
                 mid = len(records) // 2
-                return Processed.joined([await self._isolating(pack, records[:mid], floor),
-                                         await self._isolating(pack, records[mid:], floor)])
-        parts = [await self._isolating(pack, records[:at], floor)] if at else []
+                first = self._remember(await self._isolating(pack, records[:mid]))
+                return Processed.joined([first, await self._isolating(pack, records[mid:])])
+        else:
+            return out
+        parts = [self._remember(await self._isolating(pack, records[:at]))] if at else []
         parts.append(self._failed(records[at], error))
         if at + 1 < len(records):
-            parts.append(await self._isolating(pack, records[at + 1:], floor))
+            parts.append(await self._isolating(pack, records[at + 1:]))
         return Processed.joined(parts)
+
+    def _remember(self, part: Processed) -> Processed:
+        """A part of a split batch: the parts after it read its states, not the store's."""
+        for states in part.writes.values():
+            for c, (_st, value) in states.items():
+                self._overlay[c] = value
+        return part
 
     def _failed(self, record: InRecord, error: BaseException) -> Processed:
         """A record that cannot be processed: its dead letter, with the original bytes."""
         kind = type(error).__name__
-        log.warning("record %s@%d failed (%s: %.200s): dead-lettered as %s", record.slot,
+        log.warning("record %d@%d failed (%s: %.200s): dead-lettered as %s", record.partition,
                     record.offset, kind, error, PROCESSING_ERROR)
         src = record.source or Source("", record.partition, record.offset)
         dl = DeadLetter(f"{PROCESSING_ERROR}: {kind}: {str(error)[:300]}", src, record.key,
@@ -215,29 +250,25 @@ class BatchProcessor:
         out = OutRecord(self.dead_letter_topic, dl.key, dl.to_json(self.worker_id), dl.headers())
         return Processed([out], dead_letters=1, account=account, counts=counts)
 
-    async def _runs(self, pack: RulePack, records: Sequence[InRecord],
-                    floor: dict[str, int]) -> Processed:
-        """Run the batch; from scratch again on a state conflict."""
+    async def _read(self, customers: dict[str, int], ticks: Sequence[tuple[int, float]],
+                    partitions: set[int]) -> tuple[dict[str, CustomerState], list[list[str]],
+                                                   dict[str, str]]:
+        """The batch's one read, after the partitions were brought up to the changelog."""
+        asked = {c: p for c, p in customers.items() if c not in self._overlay}
+        due = [(p, now, TICK_LIMIT) for p, now in ticks]
+        marks = partitions if self.restorer is not None else ()
+        got = await self.store.read(asked, due=due, marks=marks)
+        if self.restorer is not None and await self.restorer.bring_up(got.marks):
+            got = await self.store.read(asked, due=due, marks=marks)  # what was restored
+        states = got.states
+        for c in customers.keys() - asked.keys():
+            states[c] = unpack_stored(self._overlay[c])  # a fresh copy: the run may fail
+        return states, got.due, dict(got.quarantined)
+
+    async def _run(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
         if not records:
             return Processed([])
-        for run in range(1, MAX_CONFLICT_RUNS + 1):
-            try:
-                with gc_paused():
-                    out = await self._run(pack, records, floor)
-            except StateConflictError as exc:
-                self.stats.conflicts += 1
-                log.warning("state conflict (run %d of the batch): %s; reloading", run, exc)
-                if run == MAX_CONFLICT_RUNS:
-                    raise
-                continue
-            out.runs = run
-            return out
-        raise AssertionError("unreachable")
-
-    async def _run(self, pack: RulePack, records: Sequence[InRecord],
-                   floor: dict[str, int]) -> Processed:
         stats = self.stats
-        boxes = self._boxes
         events: list[InRecord] = []
         envs: list[Envelope] = []
         ticks: list[tuple[int, InRecord, float]] = []  # (record index, record, clock)
@@ -250,136 +281,114 @@ class BatchProcessor:
                 part_of[item.event.customer] = r.partition
             elif isinstance(item, float):
                 ticks.append((i, r, item))
-        # 1. one read: states, the outbox of slots not cached yet, each tick's due customers
-        slots = sorted({r.slot for r in records if r.slot not in boxes})
-        states, loaded, due_lists = await self.io.read(
-            list(part_of), slots, [(r.partition, now) for _, r, now in ticks], TICK_LIMIT)
-        boxes.update(loaded)
-        corrupt = dict(self.io.quarantined)  # their events are dead letters, never decided
-        if corrupt:
+        partitions = {r.partition for r in records}
+        states, due_lists, corrupt = await self._read(
+            part_of, [(r.partition, now) for _, r, now in ticks], partitions)
+        if corrupt:  # their events are dead letters, never decided
             kept = [(r, e) for r, e in zip(events, envs, strict=True)
                     if e.event.customer not in corrupt]
             events, envs = [r for r, _ in kept], [e for _, e in kept]
         t0 = time.perf_counter()
-        result = decide(pack, states, envs)
+        result = decide(pack, states, envs, trace=self.trace)
         stats.decide_seconds.observe(time.perf_counter() - t0)
         changed = set(result.changed)
-        faults = list(result.faults)
 
         per_record: dict[int, list[tuple[bytes, bytes]]] = {}  # record index -> (key, value)
-        entries: dict[str, Entries] = {}
-        reemitted = produced = 0
-        fresh: list[Decision] = []
         ri = 0  # index of the current event record in ``records``
         for r, env, outcome in zip(events, envs, result.outcomes, strict=True):
             while records[ri] is not r:
                 ri += 1
             status = outcome.status
-            if status == "processed":
-                if not outcome.decisions:
-                    continue
-                try:
-                    ds = [d.to_json() for d in outcome.decisions]
-                except Exception as exc:
-                    raise RecordFailed(ri, exc) from exc
-                fresh.extend(outcome.decisions)
-            elif status == "failed":
+            if status == "failed":
                 raise RecordFailed(ri, outcome.error or RuntimeError("failed"))
-            else:
-                ds = boxes.get(r.slot, {}).get(r.offset, {}).get(env.event.customer, [])
-                if not ds:
-                    continue
-                reemitted += len(ds)
-            cust = env.event.customer
-            key = cust.encode()
-            per_record[ri] = [(key, d) for d in ds]
-            slot_entries = entries.get(r.slot)
-            if slot_entries is None:
-                slot_entries = entries[r.slot] = {}
-            slot_entries[r.offset] = {cust: ds}
+            if status != "processed" or not outcome.decisions:
+                continue
+            try:
+                key = env.event.customer.encode()
+                per_record[ri] = [(key, d.to_json()) for d in outcome.decisions]
+            except Exception as exc:
+                raise RecordFailed(ri, exc) from exc
 
-        fired_total = 0
         for (i, r, now), indexed_list in zip(ticks, due_lists, strict=True):
-            indexed = set(indexed_list)
-            due = indexed | {c for c, p in part_of.items() if p == r.partition}
-            missing = [c for c in due if c not in states and c not in corrupt]
+            due = set(indexed_list) | {c for c, p in part_of.items() if p == r.partition}
+            missing = {c: r.partition for c in due if c not in states and c not in corrupt}
             if missing:  # due customers not in the batch: one more read
-                states.update(await self.io.load(missing))
-                part_of.update(dict.fromkeys(missing, r.partition))
-                corrupt.update(self.io.quarantined)
-            due = {c for c in due if c in states and c not in corrupt}
-            indexed -= corrupt.keys()  # a quarantined state is never written over
-            tr = tick(pack, {c: states[c] for c in due}, now)
-            changed |= tr.changed
-            # saving every customer the index named rewrites its entry: one with nothing due
-            # behind it (stale, or its state expired) would else come back at every tick
-            changed |= indexed
-            faults.extend(tr.faults)
-            by_cust: dict[str, list[bytes]] = {}
-            for d in tr.fired:
+                more, _, also_corrupt = await self._read(missing, (), set())
+                states.update(more)
+                part_of.update(missing)
+                corrupt.update(also_corrupt)
+            fired = tick(pack, {c: states[c] for c in due if c in states and c not in corrupt},
+                         now, trace=self.trace)
+            # writing every customer the index named re-indexes (or un-indexes) them: one
+            # with nothing due behind it would else come back at every tick
+            changed |= fired.changed | {c for c in indexed_list if c not in corrupt}
+            result.add_tick(fired)
+            encoded: list[tuple[bytes, bytes]] = []
+            for d in fired.fired:
                 try:
-                    value = d.to_json()
+                    encoded.append((d.customer.encode(), d.to_json()))
                 except Exception as exc:  # fail closed: that follow-up sends nothing
-                    faults.append(RuleFault(d.rule, d.event_id, f"{type(exc).__name__}: {exc}"))
-                    continue
-                by_cust.setdefault(d.customer, []).append(value)
-                fresh.append(d)
-                fired_total += 1
-            for c, ds in boxes.get(r.slot, {}).get(r.offset, {}).items():
-                if c not in by_cust:
-                    by_cust[c] = ds
-                    reemitted += len(ds)
-            if by_cust:
-                per_record[i] = [(c.encode(), d) for c, ds in by_cust.items() for d in ds]
-                entries.setdefault(r.slot, {})[r.offset] = by_cust
+                    result.faults.append(RuleFault(d.rule, d.event_id,
+                                                   f"{type(exc).__name__}: {exc}"))
+            if encoded:
+                per_record[i] = encoded
 
-        # 2. + 3. the outbox, then the states (one atomic write on Redis)
-        by_part: dict[int, dict[str, CustomerState]] = {}
+        writes = self._encode(changed, states, part_of)
+        return self._output(pack, records, per_record, writes, corrupt, result, envs)
+
+    def _encode(self, changed: set[str], states: dict[str, CustomerState],
+                part_of: dict[str, int]) -> dict[int, dict[str, Encoded]]:
+        """Each changed customer's stored value (the version counts its writes), by
+        partition. A state that does not encode raises: the batch is split around it."""
+        writes: dict[int, dict[str, Encoded]] = {}
         for c in changed:
+            st = states[c]
+            value = pack_stored(st, st.version + 1)
+            st.version += 1
             p = part_of.get(c, 0)
-            sts = by_part.get(p)
-            if sts is None:
-                sts = by_part[p] = {}
-            sts[c] = states[c]
-        writes = self._outbox_writes(records, entries, floor)
-        try:
-            await self.io.write(writes, by_part)
-        except StateConflictError:
-            boxes.update(writes)  # written with the other customers: the rerun needs it
-            raise
-        except BaseException:
-            self.forget(writes)  # written or not (a lost reply): reload from Redis next time
-            raise
-        boxes.update(writes)
+            group = writes.get(p)
+            if group is None:
+                group = writes[p] = {}
+            group[c] = (st, value)
+        return writes
 
-        # the records to produce, in source order
+    def _output(self, pack: RulePack, records: Sequence[InRecord],
+                per_record: dict[int, list[tuple[bytes, bytes]]],
+                writes: dict[int, dict[str, Encoded]], corrupt: dict[str, str],
+                result: BatchResult, envs: list[Envelope]) -> Processed:
+        """The records to produce, in source order, then the changelog; the counts."""
         out: list[OutRecord] = []
         headers = decision_headers(pack.version)
-        dead = 0
+        dead: list[str] = []
+        produced = 0
         for i, r in enumerate(records):
             item = r.item
             if corrupt and type(item) is Envelope and item.event.customer in corrupt:
-                r.item = DeadLetter(corrupt[item.event.customer], r.source or Source(
+                item = DeadLetter(corrupt[item.event.customer], r.source or Source(
                     "", r.partition, r.offset), r.key, r.value, STATE_CORRUPT)
-            if isinstance(r.item, DeadLetter):
-                dl = r.item
-                out.append(OutRecord(self.dead_letter_topic, dl.key, dl.to_json(self.worker_id),
-                                     dl.headers()))
-                dead += 1
+            if isinstance(item, DeadLetter):
+                out.append(OutRecord(self.dead_letter_topic, item.key,
+                                     item.to_json(self.worker_id), item.headers()))
+                dead.append(item.kind)
                 continue
             for key, value in per_record.get(i, ()):
                 out.append(OutRecord(self.decisions_topic, key, value, headers))
                 produced += 1
-
-        for f in faults:
+        if self.state_topic is not None:
+            topic = self.state_topic
+            for p, states in writes.items():
+                out.extend(OutRecord(topic, c.encode(), value, partition=p)
+                           for c, (_st, value) in states.items())
+        for f in result.faults:
             log.warning("rule %s failed on event %s: %s", f.rule, f.event_id, f.error)
-
+        fresh = result.decisions + result.ticked
         counts = BatchCounts.of(
-            event_types=[e.event.type for e in envs], decisions=fresh,
-            dead=[r.item.kind for r in records if isinstance(r.item, DeadLetter)],
-            faults=[f.rule for f in faults],
+            event_types=[e.event.type for e in envs], decisions=fresh, dead=dead,
+            faults=[f.rule for f in result.faults],
             duplicates=sum(1 for o in result.outcomes if o.status == "duplicate"))
         tick_count = sum(1 for r in records if isinstance(r.item, float))
+        fired_total = len(result.ticked)
+        stats = self.stats
 
         def account() -> None:
             """Count the batch in the stats; the caller does it once the batch committed."""
@@ -390,29 +399,6 @@ class BatchProcessor:
             stats.dead_letters.update(counts.dead)
             stats.ticks += tick_count
             stats.fired += fired_total
-            stats.reemitted += reemitted
 
-        return Processed(out, produced, reemitted, dead, account=account, counts=counts)
-
-    def _outbox_writes(self, records: Sequence[InRecord], entries: dict[str, Entries],
-                       floor: dict[str, int]) -> dict[str, Entries]:
-        """Each slot's new outbox map: this run's entries, plus what an earlier incarnation
-        wrote beyond them (we will get there) and, when the batch is run in parts around a
-        failed record, the earlier parts' (from ``floor``, the whole batch's first offset);
-        entries below the batch are dropped."""
-        first: dict[str, int] = {}
-        last: dict[str, int] = {}
-        for r in records:
-            if r.offset > last.get(r.slot, -1):
-                last[r.slot] = r.offset
-            if r.offset < first.get(r.slot, r.offset + 1):
-                first[r.slot] = r.offset
-        writes: dict[str, Entries] = {}
-        for slot, hi in last.items():
-            old = self._boxes.get(slot, {})
-            lo, keep_from = first[slot], floor.get(slot, first[slot])
-            new = dict(entries.get(slot, {}))
-            new.update({o: e for o, e in old.items() if o > hi or keep_from <= o < lo})
-            if new or old:
-                writes[slot] = new
-        return writes
+        return Processed(out, produced, len(dead), account=account, counts=counts,
+                         writes=writes, result=result)

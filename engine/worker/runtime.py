@@ -1,4 +1,5 @@
-"""The streaming worker, assembled: topics, store, outbox, pack watcher, consumer, producers.
+"""The streaming worker, assembled: topics, store, changelog, pack watcher, consumer,
+producers.
 
 :class:`StreamWorker` has no Faust in it, so tests can run it inside their own event loop;
 :mod:`engine.worker.app` wraps it in the Faust app (lifecycle, signals, web server, timers).
@@ -30,10 +31,11 @@ from engine.pack.model import RulePack
 from engine.state.base import StateStore
 from engine.state.memory import MemoryStateStore
 from engine.worker.batch import BatchConsumer
+from engine.worker.changelog import KafkaChangelog
 from engine.worker.followups import FollowupTimer, tick_records, ticks_topic
-from engine.worker.outbox import MemoryOutbox, Outbox, RedisOutbox
 from engine.worker.process import BatchProcessor
 from engine.worker.reload import PackWatcher, ReloadOutcome
+from engine.worker.restore import Restorer
 from engine.worker.stats import WorkerStats
 from engine.worker.telemetry import Telemetry
 
@@ -54,7 +56,7 @@ class WorkerOptions:
     worker_id: str = field(default_factory=default_worker_id)
     redis_prefix: str = DEFAULT_PREFIX
     wall_clock_ticks: bool = True  # off: only tick records appended by a caller fire
-    memory_state: bool = False  # memory store + memory outbox: nothing survives the process
+    memory_state: bool = False  # memory store: nothing survives the process
     pack: RulePack | None = None  # serve this pack instead of loading settings.rules_path
     static_membership: bool = True  # restart under the same id: no rebalance wait
     transaction_timeout_ms: int = 15_000
@@ -80,7 +82,7 @@ class StreamWorker:
         self.ticks_topic = ticks_topic(s.events_topic)
         self.transactional_id = f"{s.consumer_group}.{options.worker_id}"
         self.store: StateStore | None = None
-        self.outbox: Outbox | None = None
+        self.changelog: KafkaChangelog | None = None
         self.batch: BatchConsumer | None = None
         self._consumer: Any = None
         self._tick_producer: Any = None
@@ -98,24 +100,33 @@ class StreamWorker:
             log.info("rule pack %s@%s loaded from %s", pack.name, pack.version, s.rules_path)
         if o.create_topics:
             await self._ensure_topics()
+        sec = _kafka_security(s)
         if o.memory_state:
-            self.store, self.outbox = MemoryStateStore(), MemoryOutbox()
+            self.store = MemoryStateStore()
         else:
-            from connectors.redis.store import RedisStateStore
+            from engine.state.redis.store import RedisStateStore
 
             store = RedisStateStore.from_settings(s, prefix=o.redis_prefix)
-            outbox = RedisOutbox.from_settings(s, prefix=o.redis_prefix)
-            store.observe = outbox.observe = self.telemetry.redis_call
-            self.store, self.outbox = store, outbox
-        sec = _kafka_security(s)
+            store.observe = self.telemetry.redis_call
+            self.store = store
+
+        def changelog_consumer() -> Any:
+            return AIOKafkaConsumer(
+                bootstrap_servers=s.brokers(), group_id=None, enable_auto_commit=False,
+                isolation_level="read_committed", client_id=f"tact-restore-{o.worker_id}",
+                max_partition_fetch_bytes=4 * 1024 * 1024, **sec)
+
+        self.changelog = KafkaChangelog(s.state_topic, changelog_consumer)
+        restorer = Restorer(self.store, self.changelog, self.stats)
         self._tick_producer = AIOKafkaProducer(
             bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
             client_id=f"tact-ticks-{o.worker_id}", **sec)
         await self._tick_producer.start()
         self.timer = FollowupTimer(self.store, self.ticks_topic, self._send_tick)
-        processor = BatchProcessor(self.store, self.outbox, self.stats,
-                                   decisions_topic=s.decisions_topic,
-                                   dead_letter_topic=s.dead_letter_topic, worker_id=o.worker_id)
+        processor = BatchProcessor(self.store, self.stats, decisions_topic=s.decisions_topic,
+                                   dead_letter_topic=s.dead_letter_topic,
+                                   state_topic=s.state_topic, restorer=restorer,
+                                   worker_id=o.worker_id)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.brokers(), group_id=s.consumer_group,
             client_id=f"tact-{o.worker_id}",
@@ -136,7 +147,7 @@ class StreamWorker:
         self.batch = BatchConsumer(
             self._consumer, producer_factory, processor, self.watcher, self.timer, self.stats,
             events_topic=self.events_topic, ticks_topic=self.ticks_topic,
-            group_id=s.consumer_group, max_events=s.batch_max_events,
+            group_id=s.consumer_group, max_events=s.batch_max_events, state_topic=s.state_topic,
             max_latency_ms=s.batch_max_latency_ms, max_backoff_s=o.max_backoff_s,
             bounds=EventBounds.from_settings(s))
         self.batch.telemetry = self.telemetry
@@ -164,11 +175,14 @@ class StreamWorker:
             s.dead_letter_topic: 1,
         })
         parts = await topic_partitions(s, s.events_topic) or s.events_partitions
-        await asyncio.to_thread(ensure_topics, bootstrap, {self.ticks_topic: parts})
-        ticks = await topic_partitions(s, self.ticks_topic)
-        if ticks != parts:
-            log.error("%s has %s partitions but %s has %s: follow-up ticks will not reach "
-                      "every partition's owner", self.ticks_topic, ticks, s.events_topic, parts)
+        # co-partitioned with the events: a partition's ticks and states go with its events
+        await asyncio.to_thread(ensure_topics, bootstrap, {self.ticks_topic: parts,
+                                                           s.state_topic: parts})
+        for topic in (self.ticks_topic, s.state_topic):
+            got = await topic_partitions(s, topic)
+            if got != parts:
+                raise TactError(f"{topic} has {got} partitions but {s.events_topic} has "
+                                f"{parts}: they must be co-partitioned")
 
     async def _send_tick(self, topic: str, value: bytes, partition: int) -> None:
         await self._tick_producer.send_and_wait(topic, value, partition=partition)
@@ -192,7 +206,7 @@ class StreamWorker:
             self.batch.close if self.batch else None,
             self._tick_producer.stop if self._tick_producer else None,
             self.store.close if self.store else None,
-            self.outbox.close if self.outbox else None,
+            self.changelog.close if self.changelog else None,
         ):
             if closer is None:
                 continue
@@ -281,9 +295,9 @@ class StreamWorker:
                 kafka = True
             except Exception:
                 kafka = False
-        if self.outbox is not None:
+        if self.store is not None:
             try:
-                redis = await asyncio.wait_for(self.outbox.ping(), 3)
+                redis = await asyncio.wait_for(self.store.ping(), 3)
             except Exception:
                 redis = False
         loop_alive = self._task is not None and not self._task.done()

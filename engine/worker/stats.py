@@ -45,7 +45,6 @@ class WorkerStats:
     duplicates: int = 0
     decisions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, rule)
     suppressed_reasons: Counter[str] = field(default_factory=Counter)
-    reemitted: int = 0  # decisions re-sent from the outbox after a crash or a conflict
     dead_letters: Counter[str] = field(default_factory=Counter)  # by kind
     ticks: int = 0
     fired: int = 0  # decisions from follow-ups reached by a tick
@@ -56,7 +55,8 @@ class WorkerStats:
     decide_seconds: Summary = field(default_factory=Summary)  # the pipeline alone
     commit_seconds: Summary = field(default_factory=Summary)  # the Kafka transaction
     event_lag_seconds: Summary = field(default_factory=Summary)  # received -> committed
-    conflicts: int = 0
+    restores: Counter[str] = field(default_factory=Counter)  # rebuild / catch_up
+    restored_states: int = 0  # states copied from the changelog into the store
     retries: Counter[str] = field(default_factory=Counter)  # by error kind
     reloads: Counter[str] = field(default_factory=Counter)  # ok / rejected
     rules_version: str = ""
@@ -74,7 +74,6 @@ class WorkerStats:
             "decisions": [{"outcome": o, "rule": r, "count": n}
                           for (o, r), n in sorted(self.decisions.items())],
             "suppressed_reasons": dict(self.suppressed_reasons),
-            "reemitted": self.reemitted,
             "dead_letters": dict(self.dead_letters),
             "ticks": self.ticks,
             "fired": self.fired,
@@ -85,7 +84,8 @@ class WorkerStats:
             "decide_seconds": self.decide_seconds.as_dict(),
             "commit_seconds": self.commit_seconds.as_dict(),
             "event_lag_seconds": self.event_lag_seconds.as_dict(),
-            "conflicts": self.conflicts,
+            "restores": dict(self.restores),
+            "restored_states": self.restored_states,
             "retries": dict(self.retries),
             "reloads": dict(self.reloads),
             "rules_version": self.rules_version,

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis
 
-from connectors.redis import RedisStateStore
 from engine.services import manager
 from engine.services import redis as redis_svc
+from engine.state.redis import RedisStateStore
 from tests.integration.redis_utils import DEFAULT_URL, open_store
 
 

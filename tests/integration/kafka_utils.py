@@ -23,6 +23,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 
 from engine.config import TactSettings
+from engine.models.state import CustomerState
+from engine.services.manager import ensure_topics
+from engine.worker.changelog import state_record
 
 REPO = Path(__file__).resolve().parents[2]
 Headers = list[tuple[str, bytes]]
@@ -57,6 +60,10 @@ class WorkerNames:
         return f"{self.tag}.dead-letter"
 
     @property
+    def state(self) -> str:
+        return f"{self.tag}.state"
+
+    @property
     def group(self) -> str:
         return f"{self.tag}-group"
 
@@ -75,6 +82,7 @@ class WorkerNames:
             "events_topic": self.events,
             "decisions_topic": self.decisions,
             "dead_letter_topic": self.dead_letter,
+            "state_topic": self.state,
             "events_partitions": 3,
             "decisions_partitions": 3,
             "consumer_group": self.group,
@@ -93,6 +101,7 @@ class WorkerNames:
             "TACT_EVENTS_TOPIC": self.events,
             "TACT_DECISIONS_TOPIC": self.decisions,
             "TACT_DEAD_LETTER_TOPIC": self.dead_letter,
+            "TACT_STATE_TOPIC": self.state,
             "TACT_EVENTS_PARTITIONS": "3",
             "TACT_DECISIONS_PARTITIONS": "3",
             "TACT_CONSUMER_GROUP": self.group,
@@ -132,6 +141,23 @@ async def produce(bootstrap: str, topic: str,
         futures = [await producer.send(topic, value, key=key, headers=headers or [])
                    for key, value, headers in records]
         return list(await asyncio.gather(*futures))
+    finally:
+        await producer.stop()
+
+
+async def seed_states(names: WorkerNames, states: Iterable[CustomerState],
+                      partitions: int = 3) -> None:
+    """Customers' starting states, as the worker finds them: in the state changelog (the
+    store is rebuilt from it when the worker first owns a partition)."""
+    await asyncio.to_thread(ensure_topics, names.bootstrap, {names.events: partitions,
+                                                             names.state: partitions})
+    producer = AIOKafkaProducer(bootstrap_servers=names.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for st in states:
+            key, value = state_record(st)
+            await producer.send_and_wait(names.state, value, key=key,
+                                         partition=partition_of(st.customer, partitions))
     finally:
         await producer.stop()
 

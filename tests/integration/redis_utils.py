@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.redis import RedisStateStore
 from engine.config import TactSettings
+from engine.state.redis import RedisStateStore
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 STATE_TTL = 3600

@@ -16,10 +16,10 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 
-from connectors.redis import RedisStateConflictError, RedisStateStore, decode_state, scripts
 from engine.config import TactSettings
 from engine.errors import StateConflictError, StateStoreError
 from engine.models.state import CustomerState, PendingFollowup, SentRecord
+from engine.state.redis import RedisStateConflictError, RedisStateStore, decode_state, scripts
 from tests.integration.redis_utils import (
     DEDUPE_TTL,
     STATE_TTL,

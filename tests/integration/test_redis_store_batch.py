@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 import redis
+from engine.worker.outbox import BatchIO, JointBatchIO, RedisOutbox, batch_io, unpack_entries
 from redis.asyncio import Redis
 
-from connectors.redis import RedisStateConflictError, RedisStateStore, scripts
 from engine.errors import StateStoreError
 from engine.models.state import CustomerState, PendingFollowup
 from engine.state.base import BatchStore
-from engine.worker.outbox import BatchIO, JointBatchIO, RedisOutbox, batch_io, unpack_entries
+from engine.state.redis import RedisStateConflictError, RedisStateStore, scripts
 from tests.integration.redis_utils import STATE_TTL, open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

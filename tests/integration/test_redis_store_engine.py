@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from connectors.redis import RedisStateStore
 from engine.embedded import Engine
 from engine.pack.loader import load_pack
 from engine.pack.model import RulePack
 from engine.scenarios.check import check_step
 from engine.scenarios.model import Scenario, load_scenarios
+from engine.state.redis import RedisStateStore
 from tests.integration.redis_utils import (
     open_store,
 )

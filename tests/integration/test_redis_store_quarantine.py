@@ -16,14 +16,14 @@ import msgpack
 import pytest
 import redis
 import redis.asyncio
+from engine.worker.outbox import JointBatchIO, RedisOutbox, batch_io, pack_entries
 from typer.testing import CliRunner
 
-from connectors.redis import RedisStateStore, pack_stored, unpack_stored
 from engine.cli import _register, app
 from engine.config import TactSettings
 from engine.errors import StateCorruptError
 from engine.models.state import WIRE_VERSION, CustomerState, SentRecord
-from engine.worker.outbox import JointBatchIO, RedisOutbox, batch_io, pack_entries
+from engine.state.redis import RedisStateStore, pack_stored, unpack_stored
 from tests.integration.redis_utils import open_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

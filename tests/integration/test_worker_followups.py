@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from connectors.redis.store import RedisStateStore
 from engine.models.state import CustomerState
 from engine.services import manager
+from engine.state.redis.store import RedisStateStore
 from tests.integration.kafka_utils import (
     REPO,
     CommittedReader,

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 
 import orjson
 import pytest
+from engine.worker.outbox import JointBatchIO, RedisOutbox
 from redis.asyncio import Redis
 
-from connectors.redis import RedisStateStore
 from engine.models.state import CustomerState
-from engine.worker.outbox import JointBatchIO, RedisOutbox
+from engine.state.redis import RedisStateStore
 from engine.worker.process import BatchProcessor
 from engine.worker.stats import WorkerStats
 from tests.integration.redis_utils import open_store

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 import redis
+from engine.worker.outbox import RedisOutbox
 from redis.asyncio import Redis
 
-from connectors.redis import RedisStateStore
-from connectors.redis.quarantine import reset
 from engine.models.state import CustomerState
-from engine.worker.outbox import RedisOutbox
+from engine.state.redis import RedisStateStore
+from engine.state.redis.quarantine import reset
 from engine.worker.process import BatchProcessor, InRecord
 from engine.worker.stats import WorkerStats
 from tests.integration.test_worker_processor import PACK, _records

@@ -27,13 +27,13 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
-from connectors.redis.store import RedisStateStore
 from engine.embedded import Engine
 from engine.models.event import Envelope, parse_event
 from engine.models.state import CustomerState
 from engine.pack.loader import load_pack
 from engine.services import manager
 from engine.state.memory import MemoryStateStore
+from engine.state.redis.store import RedisStateStore
 from tests.integration.kafka_utils import (
     REPO,
     WorkerNames,

@@ -1,8 +1,8 @@
 """Every shared scenario, end to end through Kafka and Redis, against embedded mode.
 
 Per scenario: a worker (in-process, real Kafka and Redis, own topics, group and key prefix),
-the customers seeded in Redis. Per step, as the embedded runner does: the clock moves to the
-step's time first (a tick record on every partition: due follow-ups fire), then the step's
+the customers seeded in the state changelog (the worker rebuilds Redis from it). Per step,
+as the embedded runner does: the clock moves to the step's time first (a tick record on every partition: due follow-ups fire), then the step's
 event is produced with a ``tact-received`` header (its ``received``, default ``at``). Each
 stage waits until the group committed past it; the step's decisions are what the decisions
 topic committed meanwhile (read_committed). They must pass ``check_step`` and carry the same
@@ -18,7 +18,6 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
-from connectors.redis.store import RedisStateStore
 from engine.models.decision import Decision
 from engine.pack.loader import load_pack
 from engine.scenarios import check_step, load_scenario, run_scenario
@@ -29,8 +28,8 @@ from tests.integration.kafka_utils import (
     WorkerNames,
     after,
     delete_prefix,
-    partition_of,
     produce,
+    seed_states,
     wait_committed,
 )
 
@@ -56,13 +55,8 @@ async def test_scenario_through_kafka(services: manager.Connection, path: Path) 
     embedded = await run_scenario(PACK, sc)
     names = WorkerNames.new("sc", services.bootstrap_servers, services.redis_url)
     settings = names.settings(batch_max_latency_ms=0)
-    parts = settings.events_partitions
-    seed = RedisStateStore.from_settings(settings, prefix=names.prefix)
-    try:
-        for cid, s in sc.customers.items():
-            await seed.save({cid: s.to_state(cid)}, partition=partition_of(cid, parts))
-    finally:
-        await seed.close()
+    await seed_states(names, [s.to_state(cid) for cid, s in sc.customers.items()],
+                      settings.events_partitions)
 
     worker = StreamWorker(WorkerOptions(settings=settings, worker_id=names.worker_id,
                                         redis_prefix=names.prefix, wall_clock_ticks=False,

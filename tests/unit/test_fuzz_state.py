@@ -15,11 +15,10 @@ import msgpack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.redis import decode_state, encode_state, pack_stored, unpack_stored
 from engine.errors import StateDecodeError
 from engine.models.state import CustomerState, PendingFollowup, SentRecord
 from engine.state.salvage import salvage_state
-from engine.worker.outbox import pack_entries, unpack_entries
+from engine.state.wire import decode_state, encode_state, pack_stored, unpack_stored
 
 EXAMPLES = int(os.environ.get("TACT_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
@@ -68,7 +67,7 @@ def test_every_valid_state_round_trips_exactly(state: CustomerState) -> None:
 
 # -- garbage -----------------------------------------------------------------------------------
 def _only_decode_errors(value: bytes) -> None:
-    for decode in (unpack_stored, decode_state, unpack_entries):
+    for decode in (unpack_stored, decode_state):
         with contextlib.suppress(StateDecodeError):
             decode(value)
     try:
@@ -143,10 +142,3 @@ def test_a_retyped_field_decodes_only_into_the_declared_types(wire: list[Any]) -
                for h in state.history)
     assert all(isinstance(f.event.get("data", {}), dict) for f in state.followups)
     assert decode_state(encode_state(state)) == state
-
-
-@FUZZ
-@given(st.dictionaries(st.integers(0, 2**63), st.dictionaries(
-    names, st.lists(st.binary(max_size=20), max_size=3), max_size=3), max_size=4))
-def test_outbox_maps_round_trip(entries: dict[int, dict[str, list[bytes]]]) -> None:
-    assert unpack_entries(pack_entries(entries)) == entries

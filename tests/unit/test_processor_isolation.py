@@ -1,6 +1,6 @@
 """One record's fault is that record's dead letter, never the batch's (issue 9, item 1).
 
-The batch processor runs on the memory store and outbox here (the same code the worker runs
+The batch processor runs on the memory store here (the same code the worker runs
 on Redis). A bad event is one that gets past decoding but cannot be processed: an integer
 over 64 bits that ends in the customer's state (msgpack refuses it). (One that ends in a
 decision's params is no fault: that decision is suppressed with ``param_error``.) The
@@ -28,8 +28,8 @@ from engine.models.state import CustomerState, PendingFollowup
 from engine.pack.loader import load_pack
 from engine.pipeline import core, decide, tick
 from engine.state.memory import MemoryStateStore
+from engine.state.wire import pack_stored
 from engine.worker.codec import Source
-from engine.worker.outbox import MemoryOutbox
 from engine.worker.process import BatchProcessor, InRecord, Processed
 from engine.worker.stats import WorkerStats
 
@@ -68,7 +68,7 @@ def _record(offset: int, event: Event) -> InRecord:
     value = json.dumps({"id": event.id, "customer": event.customer, "type": event.type,
                         "at": event.at.isoformat(), "data": event.data}).encode()
     src = Source("events", 0, offset, 1_000 + offset)
-    return InRecord("e0", 0, offset, Envelope(event, event.at.timestamp()), src,
+    return InRecord(0, offset, Envelope(event, event.at.timestamp()), src,
                     event.customer.encode(), value)
 
 
@@ -81,9 +81,10 @@ def _store() -> MemoryStateStore:
 
 async def _run(events: list[Event]) -> tuple[Processed, MemoryStateStore, WorkerStats]:
     store, stats = _store(), WorkerStats()
-    proc = BatchProcessor(store, MemoryOutbox(), stats, decisions_topic="d",
+    proc = BatchProcessor(store, stats, decisions_topic="d",
                           dead_letter_topic="dl", worker_id="t")
     out = await proc.process(PACK, [_record(i, e) for i, e in enumerate(events)])
+    await proc.apply(out, {})
     out.account()
     return out, store, stats
 
@@ -130,7 +131,7 @@ async def test_dead_letter_carries_the_original_bytes_in_batch_order() -> None:
               _event(1, "c-1", BAD_TYPE, BAD_DATA),
               _event(2, "c-1", "order_shipped", GOOD["order_shipped"])]
     records = [_record(i, e) for i, e in enumerate(events)]
-    proc = BatchProcessor(_store(), MemoryOutbox(), WorkerStats(), decisions_topic="d",
+    proc = BatchProcessor(_store(), WorkerStats(), decisions_topic="d",
                           dead_letter_topic="dl", worker_id="t")
     out = await proc.process(PACK, records)
     topics = [r.topic for r in out.records]
@@ -144,30 +145,40 @@ async def test_dead_letter_carries_the_original_bytes_in_batch_order() -> None:
         "tact-reason-code"] == b"processing_error"
 
 
-async def test_a_redelivered_batch_after_a_dead_letter_re_emits_the_same() -> None:
-    """Run in parts, the outbox keeps every part's entries: a redelivery of the whole
-    batch (the worker died before its Kafka commit) emits the same decisions again."""
+async def test_an_uncommitted_batch_split_around_a_dead_letter_runs_again_the_same() -> None:
+    """The store only takes a batch once it committed: a batch run in parts whose
+    transaction never committed (the worker died) is run again from the same states and
+    gives the same decisions and changelog records, with the same ids."""
     events = [_event(i, CUSTOMERS[i % 3], "order_shipped", GOOD["order_shipped"])
               for i in range(6)]
     events.insert(3, _event(99, "c-0", BAD_TYPE, BAD_DATA))
     records = [_record(i, e) for i, e in enumerate(events)]
-    store, outbox = _store(), MemoryOutbox()
-    first = await BatchProcessor(store, outbox, WorkerStats(), decisions_topic="d",
-                                 dead_letter_topic="dl").process(PACK, records)
-    again = await BatchProcessor(store, outbox, WorkerStats(), decisions_topic="d",
-                                 dead_letter_topic="dl").process(PACK, records)
-    assert [r.value for r in again.records if r.topic == "d"] == \
-        [r.value for r in first.records if r.topic == "d"]
-    assert again.reemitted == sum(1 for r in first.records if r.topic == "d")
+    store = _store()
+    before = await _states(store)
+    first = await BatchProcessor(store, WorkerStats(), decisions_topic="d",
+                                 dead_letter_topic="dl", state_topic="s").process(PACK, records)
+    assert await _states(store) == before  # nothing written before the commit
+    proc = BatchProcessor(store, WorkerStats(), decisions_topic="d", dead_letter_topic="dl",
+                          state_topic="s")
+    again = await proc.process(PACK, records)
+    assert [(r.topic, r.key, r.value, r.partition) for r in again.records] == \
+        [(r.topic, r.key, r.value, r.partition) for r in first.records]
+    # the parts after the dead letter saw the earlier parts' states: one changelog record
+    # per customer per part, the last one is the customer's state after the batch
+    last = {r.key: r.value for r in again.records if r.topic == "s"}
+    await proc.apply(again, {})
+    stored = await store.load(CUSTOMERS)
+    assert {c.encode(): pack_stored(st, st.version) for c, st in stored.items()
+            if c.encode() in last} == last
 
 
 class _DownStore(MemoryStateStore):
-    async def load(self, customers: Any) -> dict[str, CustomerState]:
+    async def read(self, customers: Any, **kw: Any) -> Any:
         raise StateStoreError("redis: connection refused")
 
 
 async def test_an_unreachable_store_is_not_a_record_fault() -> None:
-    proc = BatchProcessor(_DownStore(), MemoryOutbox(), WorkerStats(), decisions_topic="d",
+    proc = BatchProcessor(_DownStore(), WorkerStats(), decisions_topic="d",
                           dead_letter_topic="dl")
     with pytest.raises(StateStoreError):
         await proc.process(PACK, [_record(0, _event(0, "c-0", "app_open", {}))])

@@ -1,5 +1,5 @@
 """The state codec on bad input: truncation, foreign versions, wrong types, newer fields;
-salvage (``tact state repair``) and the outbox map's decoder. No Redis needed here."""
+salvage (``tact state repair``). No Redis needed here."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from typing import Any
 import msgpack
 import pytest
 
-from connectors.redis import decode_state, encode_state, pack_stored, unpack_stored
 from engine.errors import StateDecodeError
 from engine.models.state import WIRE_VERSION, CustomerState
 from engine.state.salvage import salvage_state
-from engine.worker.outbox import MemoryOutbox, pack_entries, unpack_entries
+from engine.state.wire import decode_state, encode_state, pack_stored, unpack_stored
 from tests.unit.test_state_wire import _full_state
 
 GOOD = _full_state()
@@ -160,29 +159,3 @@ def test_salvage_drops_only_the_entries_of_the_wrong_type() -> None:
 def test_salvage_refuses_what_it_cannot_interpret(blob: bytes, reason: str) -> None:
     with pytest.raises(StateDecodeError, match=reason):
         salvage_state(blob, "c-1")
-
-
-# -- the outbox map --------------------------------------------------------------------------
-def test_outbox_entries_round_trip() -> None:
-    entries = {5: {"c-1": [b'{"a":1}', b"{}"]}, 7: {}}
-    assert unpack_entries(pack_entries(entries)) == entries
-
-
-@pytest.mark.parametrize(
-    "blob",
-    [b"\xc1", msgpack.packb([1]), msgpack.packb({"5": {}}), msgpack.packb({5: []}),
-     msgpack.packb({5: {1: []}}), msgpack.packb({5: {"c": ["text"]}}, use_bin_type=True),
-     msgpack.packb({5: {"c": b"x"}}, use_bin_type=True), pack_entries({5: {"c": [b"x"]}})[:-1]],
-)
-def test_an_undecodable_outbox_map_is_a_decode_error(blob: bytes) -> None:
-    with pytest.raises(StateDecodeError, match="outbox"):
-        unpack_entries(blob)
-
-
-async def test_memory_outbox_reads_a_corrupt_slot_as_empty_and_keeps_a_copy() -> None:
-    box = MemoryOutbox()
-    box.data["e0"] = b"\xc1garbage"
-    box.data["e1"] = pack_entries({3: {"c": [b"{}"]}})
-    assert await box.load(["e0", "e1"]) == {"e0": {}, "e1": {3: {"c": [b"{}"]}}}
-    assert box.corrupt_slots == 1
-    assert box.data["e0:quarantine"] == b"\xc1garbage"

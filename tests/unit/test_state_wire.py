@@ -5,10 +5,8 @@ from __future__ import annotations
 import msgpack
 import pytest
 
-from connectors.redis import decode_state, encode_state, pack_stored, unpack_stored
-from engine.errors import StateConflictError
 from engine.models.state import WIRE_VERSION, CustomerState, PendingFollowup, SentRecord
-from engine.state.memory import MemoryStateStore
+from engine.state.wire import decode_state, encode_state, pack_stored, unpack_stored
 
 
 def _full_state(customer: str = "c-1", version: int = 7) -> CustomerState:
@@ -133,32 +131,3 @@ def test_pack_stored_rejects_a_negative_version() -> None:
 def test_unreadable_blobs_raise_value_error(blob: bytes) -> None:
     with pytest.raises(ValueError):
         decode_state(blob)
-
-
-# -- the memory store keeps the very same wire form ---------------------------------------
-async def test_memory_store_round_trips_the_full_state() -> None:
-    store = MemoryStateStore()
-    states = await store.load(["c-1"])
-    assert states == {"c-1": CustomerState("c-1")}
-    full = _full_state(version=0)
-    await store.save({"c-1": full})
-    assert full.version == 1
-    again = await store.load(["c-1"])
-    _assert_same(again["c-1"], full)
-    assert again["c-1"] is not full
-    # What it keeps is exactly what the Redis store writes: the blobs are interchangeable.
-    assert store._data["c-1"] == encode_state(full)
-    _assert_same(decode_state(store._data["c-1"]), full)
-
-
-async def test_memory_store_versions_conflicts_and_due() -> None:
-    store = MemoryStateStore()
-    a = await store.load(["c-1"])
-    b = await store.load(["c-1"])
-    a["c-1"].followups = [PendingFollowup("r", 100.0, {})]
-    await store.save(a)
-    with pytest.raises(StateConflictError):
-        await store.save(b)
-    assert (await store.load(["c-1"]))["c-1"].next_due() == 100.0
-    assert await store.due_customers(99.0) == []
-    assert await store.due_customers(100.0) == ["c-1"]

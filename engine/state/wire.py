@@ -1,7 +1,7 @@
-"""What the Redis state store keeps per customer: a version header, then a msgpack blob.
+"""A customer's stored value, the same bytes in the changelog topic and in every store.
 
-``{version as 16 lowercase hex digits}{msgpack of CustomerState.to_wire()}``: the save
-script reads the 16-byte header (GETRANGE) to check the version without the blob.
+``{version as 16 lowercase hex digits}{msgpack of CustomerState.to_wire()}``. The version
+counts the customer's writes; the header lets tools read it without decoding the blob.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from typing import Any
 
 import msgpack
 
-from connectors.redis.scripts import VERSION_DIGITS
 from engine.errors import StateDecodeError
 from engine.models.state import CustomerState
 
-__all__ = ["decode_state", "encode_state", "pack_stored", "stored_version", "unpack_stored"]
+__all__ = ["VERSION_DIGITS", "decode_state", "encode_state", "pack_stored", "stored_version",
+           "unpack_stored"]
+
+#: The stored value's header: the version as this many lowercase hex digits.
+VERSION_DIGITS = 16
 
 _HEADER = re.compile(rb"[0-9a-f]{%d}" % VERSION_DIGITS)
 _MAX_VERSION = 16**VERSION_DIGITS

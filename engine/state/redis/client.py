@@ -1,4 +1,8 @@
-"""The redis-py client Tact's Redis connectors share: settings applied, errors translated."""
+"""The redis-py client of the Redis state store: settings applied, errors translated.
+
+A single server (``Redis``) or, with ``TACT_REDIS_CLUSTER=true``, a Redis Cluster
+(``RedisCluster``, which finds the other nodes from the one in the URL).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
@@ -15,7 +20,9 @@ from redis.exceptions import RedisError
 from engine.config import TactSettings
 from engine.errors import StateStoreError
 
-__all__ = ["client_from_settings", "redis_errors", "server_of", "text", "with_tls"]
+__all__ = ["AnyRedis", "client_from_settings", "redis_errors", "server_of", "text", "with_tls"]
+
+AnyRedis = Redis | RedisCluster
 
 
 def with_tls(url: str) -> str:
@@ -32,7 +39,7 @@ def client_from_settings(
     socket_timeout: float = 5.0,
     connect_timeout: float = 2.0,
     retries: int = 2,
-) -> Redis:
+) -> AnyRedis:
     """A client on ``settings.redis_url`` (``redis_password`` and ``redis_tls`` applied).
 
     redis-py resends a request ``retries`` times on a connection error or timeout (short
@@ -43,6 +50,15 @@ def client_from_settings(
         url = with_tls(url)
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
     try:
+        if settings.redis_cluster:
+            return RedisCluster.from_url(
+                url,
+                password=password,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries),
+                decode_responses=False,
+            )
         return Redis.from_url(
             url,
             password=password,

@@ -1,9 +1,9 @@
 """Customer states that do not decode: the store's quarantine, and what an operator does.
 
-The worker side (:meth:`RedisStateStore.read_batch <connectors.redis.store.RedisStateStore.
-read_batch>`): :func:`decode_values` splits what decodes from what does not, and
-:func:`copy_raw` copies each undecodable value to ``{prefix}{<customer>}:quarantine`` (SET
-NX: the first copy stays, so a retried batch copies nothing twice). The state key keeps
+The worker side (:meth:`RedisStateStore.read <engine.state.redis.store.RedisStateStore.read>`):
+:func:`decode_values` splits what decodes from what does not, and :func:`copy_raw` copies
+each undecodable value to its quarantine key (:mod:`engine.state.redis.keys`; SET NX: the
+first copy stays, so a retried batch copies nothing twice). The state key keeps
 its value: the worker never saves a customer it could not load.
 
 The operator side (``tact state show|repair|reset``): :func:`inspect` reports a
@@ -20,21 +20,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import WatchError
 
-from connectors.redis.client import redis_errors
-from connectors.redis.scripts import VERSION_DIGITS
-from connectors.redis.wire import pack_stored, stored_version, unpack_stored
 from engine.errors import StateDecodeError, StateStoreError
 from engine.models.state import CustomerState
+from engine.state.redis.client import AnyRedis, redis_errors
 from engine.state.salvage import salvage_state
+from engine.state.wire import VERSION_DIGITS, pack_stored, stored_version, unpack_stored
 
 if TYPE_CHECKING:
-    from connectors.redis.store import RedisStateStore
+    from engine.state.redis.store import RedisStateStore
 
 __all__ = ["Inspection", "Repair", "Reset", "copy_raw", "decode_values", "inspect", "repair",
            "reset"]
@@ -65,7 +62,7 @@ def decode_values(ids: Sequence[str], values: Sequence[bytes | None]
     return out, corrupt
 
 
-async def copy_raw(client: Redis, copies: Mapping[str, bytes]) -> None:
+async def copy_raw(client: AnyRedis, copies: Mapping[str, bytes]) -> None:
     """SET NX each (quarantine key, raw value), in one pipeline (redis errors raise)."""
     async with client.pipeline(transaction=False) as pipe:
         for key, raw in copies.items():
@@ -194,7 +191,7 @@ def _stored_version(value: bytes) -> int:
         return 0
 
 
-async def _execute(pipe: Pipeline, customer: str) -> None:
+async def _execute(pipe: Any, customer: str) -> None:
     try:
         await pipe.execute()
     except WatchError:
