@@ -2,11 +2,12 @@
 
 Per scenario: a worker (in-process, real Kafka and Redis, own topics, group and key prefix),
 the customers seeded in the state changelog (the worker rebuilds Redis from it). Per step,
-as the embedded runner does: the clock moves to the step's time first (a tick record on every partition: due follow-ups fire), then the step's
-event is produced with a ``tact-received`` header (its ``received``, default ``at``). Each
-stage waits until the group committed past it; the step's decisions are what the decisions
-topic committed meanwhile (read_committed). They must pass ``check_step`` and carry the same
-decision ids, outcomes and reasons as the embedded run.
+as the embedded runner does: the clock moves to the step's time first (a tick record on
+every partition: due follow-ups fire), then the step's event is produced with a
+``tact-received`` header (its ``received``, default ``at``). Each stage waits until the
+group committed past it; the step's decisions are what the decisions topic committed
+meanwhile (read_committed). They must pass ``check_step`` and carry the same decision ids,
+outcomes and reasons as the embedded run.
 """
 
 from __future__ import annotations
