@@ -6,6 +6,7 @@ before a batch reads it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ class MemoryChangelog:
         for r in out.records:
             if r.topic == topic and r.partition is not None and r.key is not None:
                 log = self.parts.setdefault(r.partition, [])
-                log.append((r.key.decode(), r.value, AT.timestamp()))
+                log.append((r.key.decode(), r.value, time.time()))  # Kafka's CreateTime
                 marks[r.partition] = len(log)
         return marks
 
@@ -78,7 +79,7 @@ async def _seeded(log: MemoryChangelog) -> MemoryStateStore:
     for c in range(4):
         st = CustomerState(f"c-{c}", consent={"push": True, "email": True})
         key, value = state_record(st)
-        log.parts.setdefault(0, []).append((key.decode(), value, AT.timestamp()))
+        log.parts.setdefault(0, []).append((key.decode(), value, time.time()))
     return store
 
 
