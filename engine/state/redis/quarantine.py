@@ -106,8 +106,9 @@ class Reset:
     backup: Path | None = None
 
 
-async def inspect(store: RedisStateStore, customer: str) -> Inspection:
-    key, qkey = store.state_key(customer), store.quarantine_key(customer)
+async def inspect(store: RedisStateStore, customer: str, partition: int | None = None
+                  ) -> Inspection:
+    key, qkey = store.state_key(customer, partition), store.quarantine_key(customer, partition)
     with redis_errors("state show"):
         stored: list[bytes | None] = await store.client.mget([key, qkey])  # type: ignore[assignment]
         value, copy = stored
@@ -121,14 +122,15 @@ async def inspect(store: RedisStateStore, customer: str) -> Inspection:
     return Inspection(customer, "ok", "", states[customer], len(value), quarantine_bytes)
 
 
-async def repair(store: RedisStateStore, customer: str, *, dry_run: bool = False) -> Repair:
+async def repair(store: RedisStateStore, customer: str, *, dry_run: bool = False,
+                 partition: int | None = None) -> Repair:
     """Rewrite ``customer``'s undecodable state from what still decodes, version bumped.
 
     A state that decodes (or none) is left alone. Raises :class:`StateDecodeError` when
     nothing sound can be salvaged (``reset`` then), :class:`StateStoreError` when Redis
     fails or the state changed meanwhile.
     """
-    key, qkey = store.state_key(customer), store.quarantine_key(customer)
+    key, qkey = store.state_key(customer, partition), store.quarantine_key(customer, partition)
     with redis_errors("state repair"):
         async with store.client.pipeline(transaction=True) as pipe:
             await pipe.watch(key)
@@ -154,6 +156,7 @@ async def repair(store: RedisStateStore, customer: str, *, dry_run: bool = False
 
 
 async def reset(store: RedisStateStore, customer: str, *, purge: bool = False,
+                partition: int | None = None,
                 backup: Path | None = None) -> Reset:
     """Delete ``customer``'s state: the next event starts a fresh one.
 
@@ -161,7 +164,7 @@ async def reset(store: RedisStateStore, customer: str, *, purge: bool = False,
     ``backup`` (a file, written before anything is deleted; the quarantine copy when no
     state is left). ``purge`` deletes the quarantine copy as well.
     """
-    key, qkey = store.state_key(customer), store.quarantine_key(customer)
+    key, qkey = store.state_key(customer, partition), store.quarantine_key(customer, partition)
     with redis_errors("state reset"):
         async with store.client.pipeline(transaction=True) as pipe:
             await pipe.watch(key, qkey)
