@@ -1,7 +1,8 @@
-"""`tact state show|repair|reset CUSTOMER`: a customer's stored state, for operators.
+"""`tact state show|repair|reset CUSTOMER` and `tact state restore`, for operators.
 
-Parses, configures and delegates to :mod:`engine.state.redis.quarantine`. Exit status: 0 done
-(or nothing to do), 1 refused (nothing sound to salvage, or not confirmed), 2 Redis failed.
+Parses, configures and delegates to :mod:`engine.state.redis.quarantine` and
+:mod:`engine.worker.restore`. Exit status: 0 done (or nothing to do), 1 refused (nothing
+sound to salvage, or not confirmed), 2 Redis or Kafka failed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from engine.cli.worker import Prefix, RedisUrl
+from engine.cli.worker import Brokers, Prefix, RedisUrl
 from engine.errors import StateDecodeError, TactError
 
 if TYPE_CHECKING:
@@ -28,14 +29,18 @@ _errors = Console(stderr=True)
 T = TypeVar("T")
 
 Customer = Annotated[str, typer.Argument(help="The customer id (the events' key).")]
+Partition = Annotated[int | None, typer.Option(
+    "--partition", help="The customer's partition [default: from the id, as Kafka's "
+    "partitioner does, over TACT_EVENTS_PARTITIONS].")]
 
 
 @app.command("show")
-def show(customer: Customer, redis_url: RedisUrl = None, redis_prefix: Prefix = "tact:") -> None:
+def show(customer: Customer, redis_url: RedisUrl = None, redis_prefix: Prefix = "tact:",
+         partition: Partition = None) -> None:
     """The customer's stored state as JSON, or why it does not decode (quarantined)."""
     from engine.state.redis.quarantine import inspect
 
-    found = _run(redis_url, redis_prefix, lambda store: inspect(store, customer))
+    found = _run(redis_url, redis_prefix, lambda store: inspect(store, customer, partition))
     out: dict[str, Any] = {
         "customer": found.customer, "status": found.status, "reason": found.reason,
         "stored_bytes": found.stored_bytes, "quarantine_copy_bytes": found.quarantine_bytes,
@@ -51,6 +56,7 @@ def repair(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show, write nothing.")] = False,
     redis_url: RedisUrl = None,
     redis_prefix: Prefix = "tact:",
+    partition: Partition = None,
 ) -> None:
     """Rewrite a quarantined state from what still decodes (version bumped).
 
@@ -61,7 +67,8 @@ def repair(
 
     try:
         done = _run(redis_url, redis_prefix,
-                    lambda store: do_repair(store, customer, dry_run=dry_run))
+                    lambda store: do_repair(store, customer, dry_run=dry_run,
+                                            partition=partition))
     except StateDecodeError as exc:
         _errors.print(f"cannot repair {customer}: {exc.reason}; `tact state reset` starts "
                       "the customer afresh", highlight=False, markup=False)
@@ -92,10 +99,13 @@ def reset(
     ] = None,
     redis_url: RedisUrl = None,
     redis_prefix: Prefix = "tact:",
+    partition: Partition = None,
 ) -> None:
-    """Delete the customer's state: their next event starts afresh.
+    """Delete the customer's state in Redis: their next event starts afresh.
 
-    The raw value is kept at the quarantine key (unless --purge) and in --backup.
+    The raw value is kept at the quarantine key (unless --purge) and in --backup. The
+    changelog keeps the customer's last committed state: a later `tact state restore` of
+    the partition brings that back.
     """
     from engine.state.redis.quarantine import reset as do_reset
 
@@ -103,7 +113,8 @@ def reset(
     if not yes and not typer.confirm(f"Delete the {what} of {customer}?"):
         raise typer.Exit(1)
     done = _run(redis_url, redis_prefix,
-                lambda store: do_reset(store, customer, purge=purge, backup=backup))
+                lambda store: do_reset(store, customer, purge=purge, backup=backup,
+                                       partition=partition))
     gone = "no state stored" if done.deleted_bytes is None else \
         f"deleted {done.deleted_bytes} bytes of state"
     kept = "; raw copy kept at the quarantine key" if done.quarantine_kept else ""
@@ -111,16 +122,54 @@ def reset(
     _console.print(f"{customer}: {gone}{kept}{saved}", highlight=False, markup=False)
 
 
+@app.command("restore")
+def restore(
+    partition: Annotated[list[int] | None, typer.Option(
+        "--partition", help="A partition to rebuild (repeat for several) [default: all].")] = None,
+    brokers: Brokers = None,
+    redis_url: RedisUrl = None,
+    redis_prefix: Prefix = "tact:",
+) -> None:
+    """Rebuild Redis from the state changelog (TACT_STATE_TOPIC): each partition's states
+    are deleted, then copied from the changelog, and its mark set.
+
+    Best with the workers stopped; a running worker notices and catches up its partitions.
+    """
+    from engine.worker.rebuild import rebuild
+
+    def report(line: str) -> None:
+        _console.print(line, highlight=False, markup=False)
+
+    try:
+        done = asyncio.run(rebuild(_settings(redis_url, brokers), redis_prefix, partition,
+                                   report))
+    except (TactError, OSError) as exc:
+        _errors.print(f"restore failed: {exc}", highlight=False, markup=False)
+        raise typer.Exit(2) from exc
+    total = sum(r.states for r in done)
+    seconds = sum(r.seconds for r in done)
+    _console.print(f"restored {total} states in {len(done)} partition(s) in {seconds:.2f} s",
+                   highlight=False)
+
+
+def _settings(redis_url: str | None, brokers: str | None = None) -> Any:
+    from engine.config import TactSettings
+
+    overrides: dict[str, Any] = {}
+    if redis_url:
+        overrides["redis_url"] = redis_url
+    if brokers:
+        overrides["kafka_brokers"] = brokers
+    return TactSettings(**overrides)
+
+
 def _run(redis_url: str | None, prefix: str,
          action: Callable[[RedisStateStore], Awaitable[T]]) -> T:
     """Open the store, run ``action`` on it, close it; Redis errors exit 2."""
-    from engine.config import TactSettings
     from engine.state.redis import RedisStateStore
 
     async def go() -> T:
-        overrides: dict[str, Any] = {"redis_url": redis_url} if redis_url else {}
-        settings = TactSettings(**overrides)
-        store = RedisStateStore.from_settings(settings, prefix=prefix)
+        store = RedisStateStore.from_settings(_settings(redis_url), prefix=prefix)
         try:
             return await action(store)
         finally:
