@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped,unused-ignore]
 from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untyped,unused-ignore]
     RangePartitionAssignor,
 )
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 
 from connectors.http.ingest import kafka_sender
+from connectors.kafka import clients
+from connectors.kafka.admin import TopicSpec, ensure_topics, topic_partitions
 from engine.config import TactSettings
 from engine.errors import TactError, WorkerNotReadyError
 from engine.models.event import Event
@@ -62,12 +63,6 @@ class WorkerOptions:
     create_topics: bool = True
 
 
-def _kafka_security(settings: TactSettings) -> dict[str, Any]:
-    from connectors.kafka.security import aiokafka_kwargs
-
-    return aiokafka_kwargs(settings)
-
-
 class StreamWorker:
     def __init__(self, options: WorkerOptions) -> None:
         self.options = options
@@ -96,8 +91,7 @@ class StreamWorker:
         else:
             pack = await asyncio.to_thread(self.watcher.load_initial)
             log.info("rule pack %s@%s loaded from %s", pack.name, pack.version, s.rules_path)
-        if o.create_topics:
-            await self._ensure_topics()
+        await self._ensure_topics()
         if o.memory_state:
             self.store, self.outbox = MemoryStateStore(), MemoryOutbox()
         else:
@@ -107,31 +101,28 @@ class StreamWorker:
             outbox = RedisOutbox.from_settings(s, prefix=o.redis_prefix)
             store.observe = outbox.observe = self.telemetry.redis_call
             self.store, self.outbox = store, outbox
-        sec = _kafka_security(s)
-        self._tick_producer = AIOKafkaProducer(
-            bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
-            client_id=f"tact-ticks-{o.worker_id}", **sec)
+        self._tick_producer = clients.aio_idempotent_producer(
+            s, client_id=f"tact-ticks-{o.worker_id}")
         await self._tick_producer.start()
         self.timer = FollowupTimer(self.store, self.ticks_topic, self._send_tick)
         processor = BatchProcessor(self.store, self.outbox, self.stats,
                                    decisions_topic=s.decisions_topic,
                                    dead_letter_topic=s.dead_letter_topic, worker_id=o.worker_id)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.brokers(), group_id=s.consumer_group,
+        self._consumer = clients.aio_consumer(
+            s, group_id=s.consumer_group,
             client_id=f"tact-{o.worker_id}",
             group_instance_id=o.worker_id if o.static_membership else None,
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed",
             partition_assignment_strategy=(RangePartitionAssignor,),
-            max_partition_fetch_bytes=4 * 1024 * 1024, **sec)
+            max_partition_fetch_bytes=4 * 1024 * 1024)
 
         def producer_factory() -> Any:
-            return AIOKafkaProducer(
-                bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
-                transactional_id=self.transactional_id,
+            return clients.aio_transactional_producer(
+                s, self.transactional_id,
                 transaction_timeout_ms=o.transaction_timeout_ms,
                 linger_ms=2, max_batch_size=256 * 1024, request_timeout_ms=15_000,
-                client_id=f"tact-decisions-{o.worker_id}", **sec)
+                client_id=f"tact-decisions-{o.worker_id}")
 
         self.batch = BatchConsumer(
             self._consumer, producer_factory, processor, self.watcher, self.timer, self.stats,
@@ -153,18 +144,17 @@ class StreamWorker:
                  self.ticks_topic, s.consumer_group)
 
     async def _ensure_topics(self) -> None:
-        """Create missing topics; the ticks topic gets the events topic's partition count."""
-        from engine.services.manager import ensure_topics
-
-        s = self.settings
-        bootstrap = ",".join(s.brokers())
-        await asyncio.to_thread(ensure_topics, bootstrap, {
-            s.events_topic: s.events_partitions,
-            s.decisions_topic: s.decisions_partitions,
-            s.dead_letter_topic: 1,
-        })
+        """Create missing topics (with ``create_topics`` off: fail naming the missing ones);
+        the ticks topic gets the events topic's partition count."""
+        s, create = self.settings, self.options.create_topics
+        await asyncio.to_thread(ensure_topics, s, {
+            s.events_topic: TopicSpec(s.events_partitions),
+            s.decisions_topic: TopicSpec(s.decisions_partitions),
+            s.dead_letter_topic: TopicSpec(1),
+        }, create=create)
         parts = await topic_partitions(s, s.events_topic) or s.events_partitions
-        await asyncio.to_thread(ensure_topics, bootstrap, {self.ticks_topic: parts})
+        await asyncio.to_thread(ensure_topics, s, {self.ticks_topic: TopicSpec(parts)},
+                                create=create)
         ticks = await topic_partitions(s, self.ticks_topic)
         if ticks != parts:
             log.error("%s has %s partitions but %s has %s: follow-up ticks will not reach "
@@ -298,16 +288,3 @@ class StreamWorker:
             "rules_errors": self.watcher.last_errors,
         }
 
-
-async def topic_partitions(settings: TactSettings, topic: str) -> int | None:
-    """How many partitions ``topic`` has (None if it does not exist)."""
-    client = AIOKafkaProducer(bootstrap_servers=settings.brokers(), client_id="tact-describe",
-                              request_timeout_ms=10_000, **_kafka_security(settings))
-    await client.start()
-    try:
-        parts = await asyncio.wait_for(client.partitions_for(topic), 10)
-        return len(parts) if parts else None
-    except (TimeoutError, KafkaError):
-        return None
-    finally:
-        await client.stop()
