@@ -36,6 +36,8 @@ from typing import Any
 
 import orjson
 
+from engine.config import TactSettings
+
 # Event types and their share of the traffic, in percent.
 MIX: dict[str, float] = {
     "app_open": 27.0,
@@ -231,7 +233,7 @@ class Produced:
 async def produce(
     events: Iterable[dict[str, Any]],
     topic: str,
-    bootstrap: str,
+    target: str | TactSettings,
     *,
     rate: float | None = None,
     live_time: bool = False,
@@ -240,14 +242,17 @@ async def produce(
 ) -> Produced:
     """Send events keyed by customer; at ``rate`` per second (paced), or as fast as possible.
 
+    ``target``: the settings (brokers and SASL/SSL) or the address of an unsecured broker.
+
     ``live_time`` restamps each event's ``at`` with the wall clock at send, as a live
     producer would. Stops after ``max_seconds`` whatever is left. The record timestamp is
     the producer's CreateTime, taken at send.
     """
-    from aiokafka import AIOKafkaProducer
+    from connectors.kafka import clients
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, linger_ms=1 if rate else 10,
+    settings = clients.plaintext(target) if isinstance(target, str) else target
+    producer = clients.aio_producer(
+        settings, acks=1, linger_ms=1 if rate else 10,
         max_batch_size=512 * 1024, max_request_size=8 * 1024 * 1024,
         client_id="tact-loadtest-generator",
     )
@@ -349,14 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {n} events to {a.out}", file=sys.stderr)
         return 0
 
-    from engine.config import TactSettings
-    from engine.services.manager import ensure_topics
+    from connectors.kafka.admin import TopicSpec, ensure_topics
 
     settings = TactSettings()
-    bootstrap = a.brokers or settings.kafka_brokers
+    if a.brokers:
+        settings = settings.model_copy(update={"kafka_brokers": a.brokers})
     topic = a.topic or settings.events_topic
-    ensure_topics(bootstrap, {topic: settings.events_partitions})
-    res = asyncio.run(produce(events, topic, bootstrap, rate=a.rate, live_time=a.live_time,
+    ensure_topics(settings, {topic: TopicSpec(settings.events_partitions)})
+    res = asyncio.run(produce(events, topic, settings, rate=a.rate, live_time=a.live_time,
                               max_seconds=3600.0))
     print(f"sent {res.events} events to {topic} in {res.seconds:.1f} s "
           f"({res.rate:,.0f}/s)", file=sys.stderr)

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 import orjson
 
-from connectors.kafka.security import kafka_python_kwargs
+from connectors.kafka import clients
 from engine.config import TactSettings
 from engine.errors import EventValidationError, TactError
 from engine.models.event import Event, event_from_value, parse_event
@@ -101,8 +101,8 @@ class Publisher:
     """A validating, customer-keyed Kafka producer for events. Safe to share between threads.
 
     ``target`` is a :class:`TactSettings` (brokers, events topic and SASL/SSL from it) or a
-    bootstrap string such as ``"host1:9092,host2:9092"`` (plaintext); ``None`` reads the
-    settings from the environment. ``producer_options`` override kafka-python's
+    bootstrap string such as ``"host1:9092,host2:9092"`` (plaintext, :func:`clients.plaintext`);
+    ``None`` reads the settings from the environment. ``producer_options`` override kafka-python's
     ``KafkaProducer`` arguments (e.g. ``compression_type="gzip"``). ``bounds`` limits ``at``
     (default: from the settings' ``TACT_EVENT_*``, or the defaults for a bootstrap string).
     """
@@ -119,48 +119,35 @@ class Publisher:
         bounds: EventBounds | None = None,
         **producer_options: Any,
     ) -> None:
-        from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
         if target is None:
             target = TactSettings()
         if isinstance(target, TactSettings):
-            bootstrap: str | list[str] = target.brokers()
-            security = kafka_python_kwargs(target)
-            self.topic = topic or target.events_topic
+            settings = target
             bounds = bounds or EventBounds.from_settings(target)
-        else:
-            bootstrap, security, self.topic = target, {}, topic or TactSettings().events_topic
+        else:  # a bare address: the default bounds, not the environment's
+            settings = clients.plaintext(target)
+        self.topic = topic or settings.events_topic
         self.bounds = bounds or EventBounds()
         options: dict[str, Any] = {
-            "bootstrap_servers": bootstrap,
             "client_id": client_id,
             "acks": "all",  # every in-sync replica has it before we call it sent
             "enable_idempotence": True,  # broker drops duplicates from our own retries
             "linger_ms": linger_ms,
             "batch_size": batch_size,
             "max_block_ms": max_block_ms,
-            **security,
             **producer_options,
         }
         self._lock = threading.Lock()
         self._failures: list[tuple[str, str]] = []  # (event id, error)
         self.sent = 0  # queued successfully (acknowledged once flush() returns cleanly)
-        # Keep hold of the network client: kafka-python does not close it (nor its sockets)
-        # when the constructor fails to bootstrap.
-        clients: list[Any] = []
-        make_client = options.get("kafka_client") or KafkaProducer.DEFAULT_CONFIG["kafka_client"]
-
-        def client_factory(**kwargs: Any) -> Any:
-            clients.append(make_client(**kwargs))
-            return clients[-1]
-
         try:
-            self._producer = KafkaProducer(**(options | {"kafka_client": client_factory}))
+            self._producer = clients.producer(settings, **options)
         except KafkaError as exc:
-            for client in clients:
-                client.close()
-            raise PublishError(f"cannot connect to Kafka at {bootstrap}: {exc}") from exc
+            raise PublishError(
+                f"cannot connect to Kafka at {settings.kafka_brokers}: {exc}"
+            ) from exc
 
     def publish(self, event: RawEvent, *, wait: bool = False, timeout: float = 30.0) -> Event:
         """Validate and send one event; returns the validated event.

@@ -21,15 +21,13 @@ from typing import Any
 import httpx
 import orjson
 from aiokafka import (  # type: ignore[import-untyped,unused-ignore]
-    AIOKafkaConsumer,
-    AIOKafkaProducer,
     ConsumerRebalanceListener,
     TopicPartition,
 )
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 from pydantic import SecretStr, ValidationError
 
-from connectors.kafka.security import aiokafka_kwargs
+from connectors.kafka import clients
 from connectors.webhook.signing import SIGNATURE_HEADER, signature_header
 from engine.config import TactSettings
 from engine.errors import TactError
@@ -49,11 +47,11 @@ class WebhookError(TactError):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
-    """Where and how to deliver; ``kafka_options``: extra aiokafka arguments (SASL/SSL)."""
+    """Where and how to deliver; ``kafka``: the settings the Kafka clients are built from
+    (brokers, SASL/SSL; :mod:`connectors.kafka.clients`)."""
 
     url: str = field(repr=False)  # may carry credentials
     secret: SecretStr
-    bootstrap_servers: str | list[str] = "127.0.0.1:9092"
     topic: str = "tact.decisions"
     dead_letter_topic: str = DEAD_LETTER_TOPIC
     group_id: str = "tact-webhook"
@@ -67,7 +65,7 @@ class DeliveryConfig:
     shutdown_grace_s: float = 10.0
     from_beginning: bool = False  # a new consumer group starts at the oldest decision kept
     channels: frozenset[str] | None = None  # deliver only these channels (None: all)
-    kafka_options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    kafka: TactSettings = field(default_factory=TactSettings, repr=False)
 
     def __post_init__(self) -> None:
         scheme = redact(self.url).split(":")[0]  # redact() is "<invalid url>" if unparsable
@@ -89,10 +87,9 @@ class DeliveryConfig:
         if settings.webhook_secret is None:
             raise WebhookError("no webhook secret: set TACT_WEBHOOK_SECRET")
         base: dict[str, Any] = {
-            "bootstrap_servers": settings.brokers(),
+            "kafka": settings,
             "topic": settings.decisions_topic,
             "max_attempts": settings.webhook_max_attempts,
-            "kafka_options": aiokafka_kwargs(settings),
         }
         return cls(url=url, secret=settings.webhook_secret, **(base | overrides))
 
@@ -165,21 +162,14 @@ class WebhookDeliverer:
     async def run(self) -> None:
         """Consume and deliver until :meth:`stop`; raises WebhookError if Kafka is unreachable."""
         cfg = self.config
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=cfg.bootstrap_servers,
+        self._consumer = clients.aio_consumer(
+            cfg.kafka,
             group_id=cfg.group_id,
             client_id="tact-webhook",
             enable_auto_commit=False,
             auto_offset_reset="earliest" if cfg.from_beginning else "latest",
-            **cfg.kafka_options,
         )
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=cfg.bootstrap_servers,
-            client_id="tact-webhook-dlq",
-            acks="all",
-            enable_idempotence=True,
-            **cfg.kafka_options,
-        )
+        self._producer = clients.aio_idempotent_producer(cfg.kafka, client_id="tact-webhook-dlq")
         self._http = httpx.AsyncClient(
             timeout=cfg.timeout_s,
             follow_redirects=False,
@@ -192,7 +182,7 @@ class WebhookDeliverer:
             log.info("delivering %s to %s", cfg.topic, redact(cfg.url))
             await self._consume()
         except KafkaError as exc:
-            raise WebhookError(f"Kafka at {cfg.bootstrap_servers}: {exc}") from exc
+            raise WebhookError(f"Kafka at {cfg.kafka.kafka_brokers}: {exc}") from exc
         finally:
             await self._shutdown()
             await self._http.aclose()

@@ -135,7 +135,7 @@ def restore(
 
     Best with the workers stopped; a running worker notices and catches up its partitions.
     """
-    from engine.worker.rebuild import rebuild
+    from engine.worker.runtime import rebuild
 
     def report(line: str) -> None:
         _console.print(line, highlight=False, markup=False)

@@ -40,6 +40,12 @@ WallClock = Annotated[
                  help="Fire due follow-ups by the wall clock (off: only tick records appended by "
                       "a replay or a test move the clock)."),
 ]
+CreateTopics = Annotated[
+    bool,
+    typer.Option("--create-topics/--no-create-topics",
+                 help="Create missing topics at start-up (off: a missing topic stops the worker "
+                      "at start, named; for clusters where topics are provisioned)."),
+]
 LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
 
 
@@ -51,9 +57,10 @@ def run(
     worker_id: WorkerId = None,
     redis_prefix: Prefix = "tact:",
     wall_clock: WallClock = True,
+    create_topics: CreateTopics = True,
     log_level: LogLevel = "INFO",
 ) -> None:
-    """Run the streaming worker until SIGTERM/SIGINT (creates missing topics)."""
+    """Run the streaming worker until SIGTERM/SIGINT (creates missing topics unless told not to)."""
     from engine.config import TactSettings
     from engine.worker.app import run as run_worker
     from engine.worker.runtime import WorkerOptions, default_worker_id
@@ -70,6 +77,7 @@ def run(
         worker_id=worker_id or default_worker_id(),
         redis_prefix=redis_prefix,
         wall_clock_ticks=wall_clock,
+        create_topics=create_topics,
     )
     code = run_worker(options, loglevel=log_level.upper())
     raise typer.Exit(code)

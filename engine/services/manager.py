@@ -38,8 +38,6 @@ __all__ = [
 ]
 
 Reporter = Callable[[str], None]
-# Kafka error code TOPIC_ALREADY_EXISTS.
-_TOPIC_ALREADY_EXISTS = 36
 
 
 def _default_services_dir() -> Path:
@@ -348,44 +346,19 @@ def ensure_topics(
     replication_factor: int = 1,
     timeout: float = 30.0,
 ) -> list[str]:
-    """Create the topics ``{name: partitions}`` that do not exist yet; returns those created.
+    """Create the topics ``{name: partitions}`` that do not exist yet on the unsecured broker
+    at ``bootstrap``; returns those created. Raises :class:`ServicesError` if it cannot.
 
-    Existing topics are left alone (their partition count is not changed). Waits until every
-    requested topic has a leader for each partition.
+    The local services' shorthand for :func:`connectors.kafka.admin.ensure_topics`, which
+    takes the settings (SASL/SSL included) and per-topic configs.
     """
-    if not topics:
-        return []
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+    from connectors.kafka import clients
+    from connectors.kafka.admin import KafkaTopicsError, TopicSpec
+    from connectors.kafka.admin import ensure_topics as ensure
 
-    timeout_ms = int(timeout * 1000)
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="tact-ensure-topics",
-            request_timeout_ms=timeout_ms,
-        )
-    except KafkaError as exc:
-        raise ServicesError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    try:
-        spec = {
-            name: {"num_partitions": partitions, "replication_factor": replication_factor}
-            for name, partitions in topics.items()
-        }
-        response = admin.create_topics(spec, timeout_ms=timeout_ms, raise_errors=False)
-        created: list[str] = []
-        failures: list[str] = []
-        for entry in response.get("topics", []):
-            code = int(entry.get("error_code", 0))
-            if code == 0:
-                created.append(str(entry["name"]))
-            elif code != _TOPIC_ALREADY_EXISTS:
-                failures.append(f"{entry['name']}: {entry.get('error_message') or code}")
-        if failures:
-            raise ServicesError("could not create topics: " + "; ".join(failures))
-        admin.wait_for_topics(list(topics), timeout_ms=timeout_ms)
-        return sorted(created)
-    except KafkaError as exc:
-        raise ServicesError(f"creating topics on {bootstrap} failed: {exc}") from exc
-    finally:
-        admin.close()
+        specs = {name: TopicSpec(partitions, replication_factor=replication_factor)
+                 for name, partitions in topics.items()}
+        return ensure(clients.plaintext(bootstrap), specs, timeout=timeout)
+    except KafkaTopicsError as exc:
+        raise ServicesError(str(exc)) from exc

@@ -11,18 +11,19 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped,unused-ignore]
 from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untyped,unused-ignore]
     RangePartitionAssignor,
 )
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 
 from connectors.http.ingest import kafka_sender
+from connectors.kafka import clients
+from connectors.kafka.admin import TopicSpec, ensure_topics, topic_partitions
 from engine.config import TactSettings
 from engine.errors import TactError, WorkerNotReadyError
 from engine.models.event import Event
@@ -35,7 +36,7 @@ from engine.worker.changelog import KafkaChangelog
 from engine.worker.followups import FollowupTimer, tick_records, ticks_topic
 from engine.worker.process import BatchProcessor
 from engine.worker.reload import PackWatcher, ReloadOutcome
-from engine.worker.restore import Restorer
+from engine.worker.restore import Restored, Restorer
 from engine.worker.stats import WorkerStats
 from engine.worker.telemetry import Telemetry
 
@@ -62,12 +63,6 @@ class WorkerOptions:
     transaction_timeout_ms: int = 15_000
     max_backoff_s: float = 10.0
     create_topics: bool = True
-
-
-def _kafka_security(settings: TactSettings) -> dict[str, Any]:
-    from connectors.kafka.security import aiokafka_kwargs
-
-    return aiokafka_kwargs(settings)
 
 
 class StreamWorker:
@@ -98,9 +93,7 @@ class StreamWorker:
         else:
             pack = await asyncio.to_thread(self.watcher.load_initial)
             log.info("rule pack %s@%s loaded from %s", pack.name, pack.version, s.rules_path)
-        if o.create_topics:
-            await self._ensure_topics()
-        sec = _kafka_security(s)
+        await self._ensure_topics()
         if o.memory_state:
             self.store = MemoryStateStore()
         else:
@@ -111,38 +104,36 @@ class StreamWorker:
             self.store = store
 
         def changelog_consumer() -> Any:
-            return AIOKafkaConsumer(
-                bootstrap_servers=s.brokers(), group_id=None, enable_auto_commit=False,
-                isolation_level="read_committed", client_id=f"tact-restore-{o.worker_id}",
-                max_partition_fetch_bytes=4 * 1024 * 1024, **sec)
+            return clients.aio_consumer(
+                s, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
+                client_id=f"tact-restore-{o.worker_id}",
+                max_partition_fetch_bytes=4 * 1024 * 1024)
 
         self.changelog = KafkaChangelog(s.state_topic, changelog_consumer)
         restorer = Restorer(self.store, self.changelog, self.stats)
-        self._tick_producer = AIOKafkaProducer(
-            bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
-            client_id=f"tact-ticks-{o.worker_id}", **sec)
+        self._tick_producer = clients.aio_idempotent_producer(
+            s, client_id=f"tact-ticks-{o.worker_id}")
         await self._tick_producer.start()
         self.timer = FollowupTimer(self.store, self.ticks_topic, self._send_tick)
         processor = BatchProcessor(self.store, self.stats, decisions_topic=s.decisions_topic,
                                    dead_letter_topic=s.dead_letter_topic,
                                    state_topic=s.state_topic, restorer=restorer,
                                    worker_id=o.worker_id)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.brokers(), group_id=s.consumer_group,
+        self._consumer = clients.aio_consumer(
+            s, group_id=s.consumer_group,
             client_id=f"tact-{o.worker_id}",
             group_instance_id=o.worker_id if o.static_membership else None,
             enable_auto_commit=False, auto_offset_reset="earliest",
             isolation_level="read_committed",
             partition_assignment_strategy=(RangePartitionAssignor,),
-            max_partition_fetch_bytes=4 * 1024 * 1024, **sec)
+            max_partition_fetch_bytes=4 * 1024 * 1024)
 
         def producer_factory() -> Any:
-            return AIOKafkaProducer(
-                bootstrap_servers=s.brokers(), acks="all", enable_idempotence=True,
-                transactional_id=self.transactional_id,
+            return clients.aio_transactional_producer(
+                s, self.transactional_id,
                 transaction_timeout_ms=o.transaction_timeout_ms,
                 linger_ms=2, max_batch_size=256 * 1024, request_timeout_ms=15_000,
-                client_id=f"tact-decisions-{o.worker_id}", **sec)
+                client_id=f"tact-decisions-{o.worker_id}")
 
         self.batch = BatchConsumer(
             self._consumer, producer_factory, processor, self.watcher, self.timer, self.stats,
@@ -164,20 +155,21 @@ class StreamWorker:
                  self.ticks_topic, s.consumer_group)
 
     async def _ensure_topics(self) -> None:
-        """Create missing topics; the ticks topic gets the events topic's partition count."""
-        from engine.services.manager import ensure_topics
-
-        s = self.settings
-        bootstrap = ",".join(s.brokers())
-        await asyncio.to_thread(ensure_topics, bootstrap, {
-            s.events_topic: s.events_partitions,
-            s.decisions_topic: s.decisions_partitions,
-            s.dead_letter_topic: 1,
-        })
+        """Create missing topics (with ``create_topics`` off: fail naming the missing ones);
+        the ticks topic gets the events topic's partition count."""
+        s, create = self.settings, self.options.create_topics
+        await asyncio.to_thread(ensure_topics, s, {
+            s.events_topic: TopicSpec(s.events_partitions),
+            s.decisions_topic: TopicSpec(s.decisions_partitions),
+            s.dead_letter_topic: TopicSpec(1),
+        }, create=create)
         parts = await topic_partitions(s, s.events_topic) or s.events_partitions
-        # co-partitioned with the events: a partition's ticks and states go with its events
-        await asyncio.to_thread(ensure_topics, bootstrap, {self.ticks_topic: parts,
-                                                           s.state_topic: parts})
+        # co-partitioned with the events: a partition's ticks and states go with its events;
+        # the changelog keeps each customer's latest state (compacted)
+        await asyncio.to_thread(ensure_topics, s, {
+            self.ticks_topic: TopicSpec(parts),
+            s.state_topic: TopicSpec(parts, config={"cleanup.policy": "compact"}),
+        }, create=create)
         for topic in (self.ticks_topic, s.state_topic):
             got = await topic_partitions(s, topic)
             if got != parts:
@@ -313,15 +305,35 @@ class StreamWorker:
         }
 
 
-async def topic_partitions(settings: TactSettings, topic: str) -> int | None:
-    """How many partitions ``topic`` has (None if it does not exist)."""
-    client = AIOKafkaProducer(bootstrap_servers=settings.brokers(), client_id="tact-describe",
-                              request_timeout_ms=10_000, **_kafka_security(settings))
-    await client.start()
+async def rebuild(settings: TactSettings, prefix: str, partitions: Sequence[int] | None,
+                  report: Callable[[str], None]) -> list[Restored]:
+    """Rebuild ``partitions`` (default: every partition of the changelog topic)."""
+    count = await topic_partitions(settings, settings.state_topic)
+    if count is None:
+        raise TactError(f"the changelog topic {settings.state_topic} does not exist")
+    chosen = sorted(set(partitions)) if partitions else list(range(count))
+    wrong = [p for p in chosen if not 0 <= p < count]
+    if wrong:
+        raise TactError(f"{settings.state_topic} has partitions 0..{count - 1}, not {wrong}")
+
+    def consumer() -> Any:
+        return clients.aio_consumer(settings, group_id=None, enable_auto_commit=False,
+                                    isolation_level="read_committed",
+                                    client_id="tact-state-restore")
+
+    from engine.state.redis.store import RedisStateStore
+
+    store = RedisStateStore.from_settings(settings, prefix=prefix)
+    changelog = KafkaChangelog(settings.state_topic, consumer)
+    restorer = Restorer(store, changelog)
+    done: list[Restored] = []
     try:
-        parts = await asyncio.wait_for(client.partitions_for(topic), 10)
-        return len(parts) if parts else None
-    except (TimeoutError, KafkaError):
-        return None
+        for p in chosen:
+            got = await restorer.restore(p, fresh=True)
+            report(f"partition {p}: {got.states} states, changelog up to {got.mark}, "
+                   f"{got.seconds:.2f} s")
+            done.append(got)
     finally:
-        await client.stop()
+        await changelog.close()
+        await store.close()
+    return done

@@ -19,6 +19,7 @@ from aiokafka.structs import TopicPartition  # type: ignore[import-untyped,unuse
 from kafka import KafkaAdminClient
 from pydantic import SecretStr
 
+from connectors.kafka import clients
 from connectors.webhook import (
     SIGNATURE_HEADER,
     DeliveryConfig,
@@ -158,7 +159,7 @@ def _config(topics: Topics, receiver: Receiver, **changes: Any) -> DeliveryConfi
     options: dict[str, Any] = {
         "url": receiver.url,
         "secret": SecretStr(SECRET),
-        "bootstrap_servers": topics.bootstrap,
+        "kafka": clients.plaintext(topics.bootstrap),
         "topic": topics.decisions,
         "dead_letter_topic": topics.dead_letter,
         "group_id": topics.group,
