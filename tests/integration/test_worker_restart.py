@@ -3,15 +3,16 @@
 3,000 events over 300 customers are produced at a steady pace while the worker (a `tact run`
 subprocess) is made to die four times, at the places the commit protocol must survive:
 
-1. right after a batch's state write, before its transaction (fault injection): the restart
-   finds those events already in the state and must re-emit their decisions from the outbox;
+1. right after a batch's transaction committed, before its states reached Redis (fault
+   injection): the restart must catch Redis up from the state changelog before it decides;
 2. after a batch's records were acknowledged inside the open transaction, before the commit
    (fault injection): the restart fences and aborts that transaction;
 3. and 4. SIGKILL at an arbitrary moment mid-stream.
 
 Each restart uses the same worker id (transactional id, static group member). At the end the
 decisions topic (read_committed) must hold exactly the decisions embedded mode makes for the
-same events, each id once, byte-for-byte equal; every invalid event has one dead letter.
+same events, each id once, byte-for-byte equal; every invalid event has one dead letter;
+and every customer's state in Redis is the one embedded mode ends with.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from tests.integration.kafka_utils import (
     partition_of,
     partitions,
     read_committed,
+    seed_states,
     wait_committed,
 )
 from tests.integration.worker_proc import WorkerProcess, until
@@ -125,19 +127,9 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
     names = WorkerNames.new("kill", services.bootstrap_servers, services.redis_url)
     settings = names.settings()
     customers = _customers()
-    store = RedisStateStore.from_settings(settings, prefix=names.prefix)
-    try:
-        by_part: dict[int, dict[str, CustomerState]] = {}
-        for cid, st in customers.items():
-            by_part.setdefault(partition_of(cid, 3), {})[cid] = CustomerState.from_wire(
-                st.to_wire())
-        for p, sts in by_part.items():
-            await store.save(sts, partition=p)
-    finally:
-        await store.close()
+    await seed_states(names, customers.values(), settings.events_partitions)
     events = _events()
     log = tmp_path / "worker.log"
-    manager.ensure_topics(names.bootstrap, {names.events: 3})
 
     from aiokafka import AIOKafkaProducer
 
@@ -160,7 +152,7 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
 
     exits: list[int] = []
     try:
-        w = _worker(names, log, fault="after-state:3")
+        w = _worker(names, log, fault="after-commit:3")
         feeder = asyncio.create_task(produce_all())
         exits.append(await _wait_exit(w, 60))
         w = _worker(names, log, fault="after-produce:3")
@@ -184,6 +176,14 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
         status, ready = await http("GET", f"{w.base}/readyz")
         assert status == 200, ready
         assert w.stop(60) == 0
+        store = RedisStateStore.from_settings(settings, prefix=names.prefix)
+        try:
+            stored = {}
+            for p in range(settings.events_partitions):
+                mine = [c for c in customers if partition_of(c, settings.events_partitions) == p]
+                stored.update(await store.load(mine, p))
+        finally:
+            await store.close()
     finally:
         await producer.stop()
         print(f"worker log: {log}")
@@ -217,5 +217,9 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
     dl = Counter((orjson.loads(r.value)["source"]["partition"],
                   orjson.loads(r.value)["source"]["offset"]) for r in dead)
     assert set(dl) == invalid and all(c == 1 for c in dl.values())
-    # the first restart found a batch already in the state: it came from the outbox
-    assert "re-emitted" in log.read_text(errors="replace"), "the outbox path was not exercised"
+    # the first restart found Redis behind the changelog and caught it up first
+    assert "caught up" in log.read_text(errors="replace"), "the catch-up was not exercised"
+    # every customer's state survived: what embedded mode ends with (less the write count)
+    final = await mem.load(list(customers))
+    assert {c: [*st.to_wire()[:2], *st.to_wire()[3:]] for c, st in stored.items()} == \
+        {c: [*st.to_wire()[:2], *st.to_wire()[3:]] for c, st in final.items()}
