@@ -15,15 +15,14 @@ import pytest
 
 from engine.models.state import CustomerState
 from engine.services import manager
-from engine.state.redis.store import RedisStateStore
 from tests.integration.kafka_utils import (
     REPO,
     CommittedReader,
     WorkerNames,
     after,
     delete_prefix,
-    partition_of,
     produce,
+    seed_states,
     wait_committed,
 )
 from tests.integration.worker_proc import WorkerProcess
@@ -58,14 +57,10 @@ async def test_followups_fire_by_wall_clock_and_survive_restart(
         services: manager.Connection, tmp_path: Path) -> None:
     names = WorkerNames.new("fu", services.bootstrap_servers, services.redis_url)
     settings = names.settings()
-    store = RedisStateStore.from_settings(settings, prefix=names.prefix)
-    try:
-        for c in ("c-due", "c-later", "c-cancelled"):
-            st = CustomerState(c, attributes={"segment": "regular", "tz": "Europe/Rome"},
-                               consent={"email": True})
-            await store.save({c: st}, partition=partition_of(c, 3))
-    finally:
-        await store.close()
+    await seed_states(names, [
+        CustomerState(c, attributes={"segment": "regular", "tz": "Europe/Rome"},
+                      consent={"email": True})
+        for c in ("c-due", "c-later", "c-cancelled")], settings.events_partitions)
     log = tmp_path / "worker.log"
     w = _start(names, log)
     cart = {"items": 2, "value": 40.0}
