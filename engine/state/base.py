@@ -82,7 +82,12 @@ class StateStore(ABC):
                       mark: int, *, fresh: bool) -> int:
         """Apply changelog records ``(customer, blob or None to delete, written at)`` of a
         partition and set its mark, atomically. ``fresh`` first deletes everything the store
-        holds for the partition (a full rebuild). Returns the states applied."""
+        holds for the partition (a full rebuild). Returns the records applied (deletions
+        included).
+
+        Unless ``fresh``, it is refused as :meth:`write` is (mark missing or ahead): that
+        raises :class:`~engine.errors.StateStoreError`, nothing applied, since the states
+        the caller read are then not the ones it was catching up."""
 
     async def pending_followups(self, partitions: Iterable[int]) -> int:
         """How many customers of these partitions have a follow-up pending (due or not)."""

@@ -4,6 +4,9 @@ due follow-ups queried and never popped, rebuilds from changelog records."""
 
 from __future__ import annotations
 
+import pytest
+
+from engine.errors import StateStoreError
 from engine.models.state import CustomerState, PendingFollowup
 from engine.state.base import PartitionWrite
 from engine.state.memory import MemoryStateStore
@@ -71,3 +74,16 @@ async def test_restore_rebuilds_or_catches_up_from_changelog_records() -> None:
     got = await store.read({"kept": 0}, marks=[0])
     assert got.states["kept"] == CustomerState("kept") and got.marks == {0: 12}
     assert unpack_stored(pack_stored(kept, 3)).version == 3
+
+
+async def test_catching_up_is_refused_without_a_mark_or_behind_it() -> None:
+    store = MemoryStateStore()
+    record = ("a", pack_stored(CustomerState("a", counters={"n": 1}), 1), 0.0)
+    with pytest.raises(StateStoreError, match="restore refused"):  # the partition was lost
+        await store.restore(0, [record], 5, fresh=False)
+    assert (await store.read({}, marks=[0])).marks == {0: None} and len(store) == 0
+    await store.restore(0, [], 8, fresh=True)
+    with pytest.raises(StateStoreError, match="restore refused"):  # a newer writer was here
+        await store.restore(0, [record], 6, fresh=False)
+    assert (await store.read({}, marks=[0])).marks == {0: 8} and len(store) == 0
+    assert await store.restore(0, [record, ("a", None, 0.0)], 9, fresh=False) == 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from engine.errors import StateDecodeError
+from engine.errors import StateDecodeError, StateStoreError
 from engine.models.state import CustomerState
 from engine.state.base import BatchRead, PartitionWrite, StateStore
 from engine.state.wire import pack_stored, unpack_stored
@@ -79,8 +79,12 @@ class MemoryStateStore(StateStore):
         if fresh:
             part.values.clear()
             part.due.clear()
+        elif part.mark is None or part.mark > mark:
+            raise StateStoreError(f"partition {partition}: restore refused, the store's mark "
+                                  f"is {part.mark}, not at most {mark}")
         n = 0
         for c, value, _at in records:
+            n += 1
             if value is None:
                 part.values.pop(c, None)
                 part.due.pop(c, None)
@@ -90,7 +94,6 @@ class MemoryStateStore(StateStore):
                 self._index(part, c, unpack_stored(value).next_due())
             except StateDecodeError:
                 part.due.pop(c, None)
-            n += 1
         part.mark = mark
         return n
 

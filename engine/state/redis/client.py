@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from engine.config import TactSettings
 from engine.errors import StateStoreError
@@ -87,12 +87,13 @@ def text(value: bytes | str) -> str:
 
 @contextmanager
 def redis_errors(operation: str) -> Iterator[None]:
-    """Translate redis-py (and socket) errors into :class:`StateStoreError`, cause chained.
+    """Translate redis-py errors (cluster and socket ones too) into :class:`StateStoreError`,
+    cause chained.
 
     The message names the exception and redis-py's text (host:port at most, never the URL
     or a password).
     """
     try:
         yield
-    except (RedisError, OSError) as exc:
+    except (RedisError, RedisClusterException, OSError) as exc:  # the 2nd is no RedisError
         raise StateStoreError(f"redis {operation} failed: {type(exc).__name__}: {exc}") from exc

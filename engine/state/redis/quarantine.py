@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from redis.exceptions import WatchError
 
@@ -168,7 +168,9 @@ async def reset(store: RedisStateStore, customer: str, *, purge: bool = False,
     with redis_errors("state reset"):
         async with store.client.pipeline(transaction=True) as pipe:
             await pipe.watch(key, qkey)
-            stored: list[bytes | None] = await pipe.mget([key, qkey])  # type: ignore[assignment]
+            # by name: the cluster pipeline refuses pipe.mget; both keys share one slot
+            # (after WATCH the pipeline runs it at once: a reply, not the pipeline)
+            stored = cast("list[bytes | None]", await pipe.execute_command("MGET", key, qkey))
             value, copy = stored
             saved = value if value is not None else copy
             if backup is not None and saved is not None:

@@ -37,6 +37,7 @@ import msgpack
 from redis.exceptions import NoScriptError
 
 from engine.config import TactSettings
+from engine.errors import StateStoreError
 from engine.models.state import CustomerState
 from engine.state.base import BatchRead, PartitionWrite, StateStore
 from engine.state.redis import scripts
@@ -132,7 +133,9 @@ class RedisStateStore(StateStore):
         with self._trip("load"):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for p, ids in by_part.items():
-                    pipe.mget([keys.state(c, p) for c in ids])
+                    # by name: redis-py's cluster pipeline refuses pipe.mget (keys may span
+                    # slots), yet these share one (the partition's hash tag)
+                    pipe.execute_command("MGET", *[keys.state(c, p) for c in ids])
                 for p, now, limit in due:
                     pipe.zrangebyscore(keys.due(p), "-inf", repr(float(now)), start=0,
                                        num=max(limit, 1))
@@ -190,18 +193,23 @@ class RedisStateStore(StateStore):
         rows: list[list[Any]] = []
         for customer, value, written_at in records:
             skeys.append(keys.state(customer, partition))
-            left = self.state_ttl_seconds - max(0.0, wall - written_at)
+            due = None if value is None else _due_of(value)
+            # what is left of the TTL the write at ``written_at`` gave it (never more than a
+            # write now would give: a clock ahead of ours)
+            left = 0 if value is None else min(
+                int(written_at + self._ttl(due, written_at) - wall), self._ttl(due, wall))
             if value is None or left < 1:
                 rows.append(["", 1, customer, _NOT_DUE])
                 continue
-            due = _due_of(value)
-            ttl = max(int(left), self._ttl(due, wall) - self.state_ttl_seconds + int(left))
-            rows.append([value, max(1, ttl), customer,
-                         _NOT_DUE if due is None else repr(float(due))])
+            rows.append([value, left, customer, _NOT_DUE if due is None else repr(float(due))])
         call = (partition, [keys.mark(partition), keys.due(partition), *skeys],
                 [str(mark), "force" if fresh else "", msgpack.packb(rows, use_bin_type=False)])
         (res,) = await self._run_scripts([call], "restore")
-        return max(0, int(res))
+        if int(res) < 0:  # the states read before are not what the changelog says: no batch
+            why = "holds no mark" if int(res) == scripts.LOST else f"is past {mark}"
+            raise StateStoreError(f"partition {partition}: restore refused, the store's mark "
+                                  f"{why}; read it again")
+        return int(res)
 
     async def pending_followups(self, partitions: Iterable[int]) -> int:
         """Customers with a follow-up pending in these partitions (ZCARD each, one pipeline)."""
@@ -259,10 +267,11 @@ class RedisStateStore(StateStore):
         with self._trip(operation):
             async with self._redis.pipeline(transaction=False) as pipe:
                 for _p, ks, argv in calls:
+                    # by name: the cluster pipeline refuses pipe.evalsha (routes it all the same)
                     if use_sha:
-                        pipe.evalsha(scripts.WRITE_SHA, len(ks), *ks, *argv)
+                        pipe.execute_command("EVALSHA", scripts.WRITE_SHA, len(ks), *ks, *argv)
                     else:
-                        pipe.eval(scripts.WRITE, len(ks), *ks, *argv)
+                        pipe.execute_command("EVAL", scripts.WRITE, len(ks), *ks, *argv)
                 results: list[Any] = await pipe.execute(raise_on_error=False)
         self._script_cached = True
         redo = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
