@@ -1,4 +1,5 @@
-"""The embedded engine on the Redis state store, against a real Redis (``TACT_REDIS_URL``).
+"""The embedded engine (the worker's batch processor, every customer in partition 0) on the
+Redis state store, against a real Redis (``TACT_REDIS_URL``) and the local Redis Cluster.
 
 Every test works under its own key prefix (``tact-test-<uuid>:``) and deletes its keys.
 """
@@ -16,9 +17,7 @@ from engine.pack.model import RulePack
 from engine.scenarios.check import check_step
 from engine.scenarios.model import Scenario, load_scenarios
 from engine.state.redis import RedisStateStore
-from tests.integration.redis_utils import (
-    open_store,
-)
+from tests.integration.redis_utils import Target, seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -65,26 +64,23 @@ def pack() -> RulePack:
     return load_pack(REPO / "rules")
 
 
+def _open(target: Target, prefix: str) -> RedisStateStore:
+    return RedisStateStore.from_settings(target.settings(), prefix=prefix)
+
+
 async def _seed(store: RedisStateStore, sc: Scenario) -> None:
-    if not sc.customers:
-        return
-    states = await store.load(list(sc.customers))
-    seeded = {}
-    for cid, seed in sc.customers.items():
-        st = seed.to_state(cid)
-        st.version = states[cid].version
-        seeded[cid] = st
-    await store.save(seeded)
+    if sc.customers:
+        await seed(store, {cid: s.to_state(cid) for cid, s in sc.customers.items()}, 0)
 
 
-async def _run(pack: RulePack, sc: Scenario, redis_url: str, prefix: str) -> list[str]:
+async def _run(pack: RulePack, sc: Scenario, target: Target, prefix: str) -> list[str]:
     """Run a scenario as the scenario runner does, on a new Redis connection per step."""
-    seeder = await open_store(redis_url, prefix)
+    seeder = _open(target, prefix)
     await _seed(seeder, sc)
     await seeder.close()
     problems: list[str] = []
     for step in sc.steps:
-        store = await open_store(redis_url, prefix)  # nothing survives in memory between steps
+        store = _open(target, prefix)  # nothing survives in memory between steps
         try:
             engine = Engine(pack, store)
             ticked = await engine.tick(step.at.timestamp())
@@ -104,34 +100,36 @@ async def _run(pack: RulePack, sc: Scenario, redis_url: str, prefix: str) -> lis
 
 
 async def test_embedded_engine_on_redis_sends_once_and_detects_the_duplicate(
-    pack: RulePack, redis_url: str, prefix: str
+    pack: RulePack, target: Target, prefix: str
 ) -> None:
     sc = Scenario.model_validate(DUPLICATE_SHIPMENT)
-    await _seed(store := await open_store(redis_url, prefix), sc)
+    await _seed(store := _open(target, prefix), sc)
     await store.close()
 
     env1, env2 = (s.envelope() for s in sc.steps)
     assert env1 is not None and env2 is not None
-    first = await open_store(redis_url, prefix)
+    first = _open(target, prefix)
     try:
         res = await Engine(pack, first).process([env1])
-        assert first.round_trips == 2  # one load, one save
+        assert first.round_trips == 2  # one read, one write
     finally:
         await first.close()
     sent = [(d.customer, d.message, d.channel) for d in res.decisions if d.outcome == "sent"]
     assert sent == [("c-700", "shipping_update", "push")]
     assert res.decisions[0].params.get("order") == "O-70"
 
-    again = await open_store(redis_url, prefix)  # reloaded from Redis, not from memory
+    again = _open(target, prefix)  # reloaded from Redis, not from memory
     try:
         res2 = await Engine(pack, again).process([env2])
-        state = (await again.load(["c-700"]))["c-700"]
+        assert again.round_trips == 1  # the duplicate changed nothing: nothing written
+        state = (await again.load(["c-700"], 0))["c-700"]
     finally:
         await again.close()
     assert [o.status for o in res2.outcomes] == ["duplicate"]
     assert [d for d in res2.decisions if d.outcome == "sent"] == []
     assert "ev-700-1" in state.seen
     assert [h.message for h in state.history] == ["shipping_update"]
+    assert state.version == 1  # the seed was version 0
 
 
 @pytest.mark.parametrize(
@@ -142,4 +140,4 @@ async def test_embedded_engine_on_redis_sends_once_and_detects_the_duplicate(
 async def test_shared_scenarios_pass_on_redis(
     pack: RulePack, scenario: Scenario, redis_url: str, prefix: str
 ) -> None:
-    assert await _run(pack, scenario, redis_url, prefix) == []
+    assert await _run(pack, scenario, Target(redis_url, cluster=False), prefix) == []

@@ -1,5 +1,5 @@
-"""Undecodable states and outbox slots against a real Redis: the quarantine, and `tact state
-show|repair|reset` (through the CLI) leaving the customer processable.
+"""Undecodable states against a real Redis and the local Redis Cluster: the quarantine, and
+`tact state show|repair|reset` (through the CLI) leaving the customer processable.
 
 Every test works under its own key prefix and deletes its keys (``conftest.py``).
 """
@@ -16,15 +16,15 @@ import msgpack
 import pytest
 import redis
 import redis.asyncio
-from engine.worker.outbox import JointBatchIO, RedisOutbox, batch_io, pack_entries
 from typer.testing import CliRunner
 
 from engine.cli import _register, app
 from engine.config import TactSettings
-from engine.errors import StateCorruptError
 from engine.models.state import WIRE_VERSION, CustomerState, SentRecord
-from engine.state.redis import RedisStateStore, pack_stored, unpack_stored
-from tests.integration.redis_utils import open_store
+from engine.state.base import BatchRead, PartitionWrite
+from engine.state.redis import RedisStateStore
+from engine.state.wire import pack_stored, unpack_stored
+from tests.integration.redis_utils import Admin, Target, encoded
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -52,17 +52,19 @@ def _newer(customer: str) -> bytes:
     return b"%016x" % 2 + msgpack.packb(wire, use_bin_type=True)
 
 
-async def test_read_batch_quarantines_what_does_not_decode_and_copies_it(
-    store: RedisStateStore, admin: redis.Redis
+async def test_read_quarantines_what_does_not_decode_and_copies_it(
+    any_store: RedisStateStore, any_admin: Admin
 ) -> None:
+    store, admin = any_store, any_admin
     bad = {"c-type": _wrong_type("c-type"), "c-new": _newer("c-new"),
            "c-cut": _good("c-cut")[:-3], "c-other": _good("c-someone-else")}
+    where = {c: i % 3 for i, c in enumerate(bad)}  # several partitions (cluster slots)
     for c, value in bad.items():
-        admin.set(store.state_key(c), value)
-    admin.set(store.state_key("c-ok"), _good("c-ok"))
-    admin.set(store.quarantine_key("c-ok"), b"an old copy: blocks nothing")
+        admin.set(store.state_key(c, where[c]), value)
+    admin.set(store.state_key("c-ok", 1), _good("c-ok"))
+    admin.set(store.quarantine_key("c-ok", 1), b"an old copy: blocks nothing")
     trips = store.round_trips
-    got = await store.read_batch(["c-ok", "c-fresh", *bad])
+    got = await store.read({"c-ok": 1, "c-fresh": 2, **where})
     assert store.round_trips == trips + 2  # the read, then the copies
     assert set(got.states) == {"c-ok", "c-fresh"}
     assert got.states["c-ok"].consent == {"push": True}
@@ -73,42 +75,16 @@ async def test_read_batch_quarantines_what_does_not_decode_and_copies_it(
         "c-other": "state_corrupt: holds another customer's state",
     }
     for c, value in bad.items():
-        assert admin.get(store.quarantine_key(c)) == value
-        assert admin.get(store.state_key(c)) == value  # left in place
+        assert admin.get(store.quarantine_key(c, where[c])) == value
+        assert admin.get(store.state_key(c, where[c])) == value  # left in place
     # the first copy stays; a clean read costs its one round trip only
-    admin.set(store.state_key("c-new"), _newer("c-new") + b"\x00")
-    assert (await store.read_batch(["c-new"])).quarantined.keys() == {"c-new"}
-    assert admin.get(store.quarantine_key("c-new")) == bad["c-new"]
+    admin.set(store.state_key("c-new", where["c-new"]), _newer("c-new") + b"\x00")
+    assert (await store.read({"c-new": where["c-new"]})).quarantined.keys() == {"c-new"}
+    assert admin.get(store.quarantine_key("c-new", where["c-new"])) == bad["c-new"]
     trips = store.round_trips
-    assert (await store.read_batch(["c-ok", "c-fresh"])).quarantined == {}
+    assert (await store.read({"c-ok": 1, "c-fresh": 2})).quarantined == {}
     assert store.round_trips == trips + 1
-    with pytest.raises(StateCorruptError, match="c-type"):
-        await store.load(["c-ok", "c-type"])
-
-
-async def test_the_worker_io_reports_quarantined_customers_and_corrupt_slots(
-    store: RedisStateStore, admin: redis.Redis
-) -> None:
-    outbox = RedisOutbox(store.client, f"{store.prefix}outbox:g:t:")
-    io = batch_io(store, outbox)
-    assert isinstance(io, JointBatchIO)
-    admin.set(store.state_key("c-bad"), _wrong_type("c-bad"))
-    admin.set(outbox.key("e0"), b"\xc1 not msgpack")
-    admin.set(outbox.key("e1"), pack_entries({4: {"c-ok": [b"{}"]}}))
-    states, boxes, _ = await io.read(["c-ok", "c-bad"], ["e0", "e1"], [], 10)
-    assert set(states) == {"c-ok"} and set(io.quarantined) == {"c-bad"}
-    assert boxes == {"e0": {}, "e1": {4: {"c-ok": [b"{}"]}}}
-    assert outbox.corrupt_slots == 1
-    assert admin.get(outbox.quarantine_key("e0")) == b"\xc1 not msgpack"
-    # the partition goes on: the next write replaces the slot, the customers save
-    await io.write({"e0": {9: {"c-ok": [b"[]"]}}}, {0: states})
-    assert (await outbox.load(["e0"])) == {"e0": {9: {"c-ok": [b"[]"]}}}
-    # the separate-call path (the outbox's own MGET) does the same
-    admin.set(outbox.key("e2"), msgpack.packb({"7": {}}))
-    assert (await outbox.load(["e2"])) == {"e2": {}} and outbox.corrupt_slots == 2
-    assert admin.get(outbox.quarantine_key("e2")) == msgpack.packb({"7": {}})
-    # a tick's extra read of due customers reports them too
-    assert await io.load(["c-bad"]) == {} and set(io.quarantined) == {"c-bad"}
+    assert set(await store.load(["c-fresh", "c-type"], where["c-type"])) == {"c-fresh"}
 
 
 def _cli(redis_url: str, prefix: str, *args: str) -> tuple[int, str]:
@@ -117,11 +93,11 @@ def _cli(redis_url: str, prefix: str, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _with_store(redis_url: str, prefix: str, action: Callable[[RedisStateStore], Awaitable[T]]
-                ) -> T:
+def _with_store(target: Target, prefix: str,
+                action: Callable[[RedisStateStore], Awaitable[T]]) -> T:
     """Run ``action`` on a store of its own (the CLI runs its own event loop: sync tests)."""
     async def go() -> T:
-        store = await open_store(redis_url, prefix)
+        store = RedisStateStore.from_settings(target.settings(), prefix=prefix)
         try:
             return await action(store)
         finally:
@@ -129,14 +105,28 @@ def _with_store(redis_url: str, prefix: str, action: Callable[[RedisStateStore],
     return asyncio.run(go())
 
 
+def _read(customer: str) -> Callable[[RedisStateStore], Awaitable[BatchRead]]:
+    """What the worker does: read the customer in its partition (the events' key's)."""
+    return lambda s: s.read({customer: s.partition_of(customer)})
+
+
+def _save(st: CustomerState) -> Callable[[RedisStateStore], Awaitable[set[int]]]:
+    return lambda s: s.write({s.partition_of(st.customer): PartitionWrite(
+        {st.customer: encoded(st, st.version + 1)})})
+
+
 def test_cli_show_and_repair_make_the_customer_processable(
-    admin: redis.Redis, redis_url: str, prefix: str
+    target: Target, any_admin: Admin, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = RedisStateStore(redis.asyncio.Redis(), prefix=prefix)  # key names only
+    admin, redis_url = any_admin, target.url
+    if target.cluster:  # the CLI's settings come from the environment
+        monkeypatch.setenv("TACT_REDIS_CLUSTER", "true")
+    keys = RedisStateStore(redis.asyncio.Redis(), prefix=prefix,
+                           partitions=TactSettings().events_partitions)  # key names only
     state_key, quarantine_key = keys.state_key("c-1"), keys.quarantine_key("c-1")
     raw = _wrong_type("c-1")
     admin.set(state_key, raw)
-    _with_store(redis_url, prefix, lambda s: s.read_batch(["c-1"]))  # the worker met it
+    _with_store(target, prefix, _read("c-1"))  # the worker met it
     code, out = _cli(redis_url, prefix, "show", "c-1")
     shown = json.loads(out)
     assert code == 0 and shown["status"] == "corrupt" and shown["quarantine_copy_bytes"] == len(raw)
@@ -147,7 +137,7 @@ def test_cli_show_and_repair_make_the_customer_processable(
     code, out = _cli(redis_url, prefix, "repair", "c-1")
     assert code == 0, out
     assert "wrote version 6" in out and "dropped consent: 1 of 2 entries dropped" in out
-    got = _with_store(redis_url, prefix, lambda s: s.read_batch(["c-1"]))
+    got = _with_store(target, prefix, _read("c-1"))
     assert got.quarantined == {}
     st = got.states["c-1"]
     assert (st.version, st.consent, st.attributes, st.counters) == (
@@ -155,7 +145,7 @@ def test_cli_show_and_repair_make_the_customer_processable(
     assert 0 < admin.ttl(state_key) <= TactSettings().state_ttl_seconds  # the CLI's settings
     assert admin.get(quarantine_key) == raw  # kept for reference
     st.counters["n"] += 1
-    _with_store(redis_url, prefix, lambda s: s.save({"c-1": st}))  # the checked save passes
+    assert _with_store(target, prefix, _save(st)) == set()
     assert unpack_stored(admin.get(state_key)).counters == {"n": 3}  # type: ignore[arg-type]
     code, out = _cli(redis_url, prefix, "repair", "c-1")
     assert code == 0 and "nothing to repair" in out
@@ -164,9 +154,14 @@ def test_cli_show_and_repair_make_the_customer_processable(
 
 
 def test_cli_repair_refuses_a_newer_version_and_reset_starts_afresh(
-    admin: redis.Redis, redis_url: str, prefix: str, tmp_path: Path
+    target: Target, any_admin: Admin, prefix: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = RedisStateStore(redis.asyncio.Redis(), prefix=prefix)  # key names only
+    admin, redis_url = any_admin, target.url
+    if target.cluster:
+        monkeypatch.setenv("TACT_REDIS_CLUSTER", "true")
+    keys = RedisStateStore(redis.asyncio.Redis(), prefix=prefix,
+                           partitions=TactSettings().events_partitions)  # key names only
     state_key, quarantine_key = keys.state_key("c-1"), keys.quarantine_key("c-1")
     raw = _newer("c-1")
     admin.set(state_key, raw)
@@ -180,9 +175,9 @@ def test_cli_repair_refuses_a_newer_version_and_reset_starts_afresh(
     assert code == 0, out
     assert admin.exists(state_key) == 0
     assert admin.get(quarantine_key) == raw and backup.read_bytes() == raw
-    got = _with_store(redis_url, prefix, lambda s: s.read_batch(["c-1"]))
+    got = _with_store(target, prefix, _read("c-1"))
     assert got.quarantined == {} and got.states["c-1"] == CustomerState("c-1")
-    _with_store(redis_url, prefix, lambda s: s.save(got.states))
+    assert _with_store(target, prefix, _save(got.states["c-1"])) == set()
     code, _ = _cli(redis_url, prefix, "reset", "c-1", "--yes", "--purge")
     assert code == 0
     assert admin.exists(state_key, quarantine_key) == 0
