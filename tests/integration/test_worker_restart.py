@@ -38,7 +38,6 @@ from engine.state.redis.store import RedisStateStore
 from tests.integration.kafka_utils import (
     REPO,
     WorkerNames,
-    delete_prefix,
     http,
     partition_of,
     partitions,
@@ -46,6 +45,7 @@ from tests.integration.kafka_utils import (
     seed_states,
     wait_committed,
 )
+from tests.integration.redis_utils import Target, delete_prefix
 from tests.integration.worker_proc import WorkerProcess, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -106,9 +106,12 @@ def _events() -> list[tuple[bytes, bytes, str]]:
     return out
 
 
-def _worker(names: WorkerNames, log: Path, fault: str = "") -> WorkerProcess:
+def _worker(names: WorkerNames, log: Path, fault: str = "", cluster: bool = False
+            ) -> WorkerProcess:
     """A worker with the test's settings; ``fault`` makes it exit (70) at that point."""
     extra = {"TACT_WORKER_FAULT": fault} if fault else {}
+    if cluster:
+        extra["TACT_REDIS_CLUSTER"] = "true"
     return WorkerProcess(
         names, log, env={"TACT_BATCH_MAX_LATENCY_MS": "0", **extra},
         args=["--no-wall-clock", "--rules", str(REPO / "rules"), "--log-level", "INFO"])
@@ -123,9 +126,9 @@ async def _wait_exit(w: WorkerProcess, timeout: float) -> int:
 
 
 async def test_kill_and_restart_exactly_once(services: manager.Connection,
-                                             tmp_path: Path) -> None:
-    names = WorkerNames.new("kill", services.bootstrap_servers, services.redis_url)
-    settings = names.settings()
+                                             tmp_path: Path, target: Target) -> None:
+    names = WorkerNames.new("kill", services.bootstrap_servers, target.url)
+    settings = names.settings(redis_cluster=target.cluster)
     customers = _customers()
     await seed_states(names, customers.values(), settings.events_partitions)
     events = _events()
@@ -152,16 +155,16 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
 
     exits: list[int] = []
     try:
-        w = _worker(names, log, fault="after-commit:3")
+        w = _worker(names, log, fault="after-commit:3", cluster=target.cluster)
         feeder = asyncio.create_task(produce_all())
         exits.append(await _wait_exit(w, 60))
-        w = _worker(names, log, fault="after-produce:3")
+        w = _worker(names, log, fault="after-produce:3", cluster=target.cluster)
         exits.append(await _wait_exit(w, 60))
         for delay in (1.2, 0.7):
-            w = _worker(names, log)
+            w = _worker(names, log, cluster=target.cluster)
             await asyncio.sleep(3.0 + delay)  # start-up, then some batches
             w.kill()
-        w = _worker(names, log)
+        w = _worker(names, log, cluster=target.cluster)
         last_started.set()
         await feeder
         await w.wait_ready(timeout=30)
@@ -187,7 +190,11 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
     finally:
         await producer.stop()
         print(f"worker log: {log}")
-        await delete_prefix(names.redis_url, names.prefix)
+        admin = target.admin()
+        try:
+            delete_prefix(admin, names.prefix)
+        finally:
+            admin.close()
     assert exits == [70, 70], exits
 
     # what embedded mode decides for the same events, in the same per-customer order

@@ -1,4 +1,5 @@
-"""Every shared scenario, end to end through Kafka and Redis, against embedded mode.
+"""Every shared scenario, end to end through Kafka and Redis (a single server, then the local
+Redis Cluster), against embedded mode.
 
 Per scenario: a worker (in-process, real Kafka and Redis, own topics, group and key prefix),
 the customers seeded in the state changelog (the worker rebuilds Redis from it). Per step,
@@ -28,11 +29,11 @@ from tests.integration.kafka_utils import (
     CommittedReader,
     WorkerNames,
     after,
-    delete_prefix,
     produce,
     seed_states,
     wait_committed,
 )
+from tests.integration.redis_utils import Target, delete_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -51,11 +52,12 @@ def test_scenarios_found() -> None:
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
-async def test_scenario_through_kafka(services: manager.Connection, path: Path) -> None:
+async def test_scenario_through_kafka(services: manager.Connection, path: Path,
+                                      target: Target) -> None:
     sc = load_scenario(path)
     embedded = await run_scenario(PACK, sc)
-    names = WorkerNames.new("sc", services.bootstrap_servers, services.redis_url)
-    settings = names.settings(batch_max_latency_ms=0)
+    names = WorkerNames.new("sc", services.bootstrap_servers, target.url)
+    settings = names.settings(batch_max_latency_ms=0, redis_cluster=target.cluster)
     await seed_states(names, [s.to_state(cid) for cid, s in sc.customers.items()],
                       settings.events_partitions)
 
@@ -92,5 +94,9 @@ async def test_scenario_through_kafka(services: manager.Connection, path: Path) 
         assert worker.batch is not None and worker.batch.healthy
     finally:
         await worker.stop()
-        await delete_prefix(names.redis_url, names.prefix)
+        admin = target.admin()
+        try:
+            delete_prefix(admin, names.prefix)
+        finally:
+            admin.close()
     assert not problems, "\n".join(problems)
