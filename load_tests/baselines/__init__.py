@@ -77,6 +77,7 @@ def command(t: Target) -> tuple[list[str], dict[str, str]]:
         "TACT_EVENTS_TOPIC": t.events_topic,
         "TACT_DECISIONS_TOPIC": t.output_topic,
         "TACT_DEAD_LETTER_TOPIC": t.dead_letter_topic,
+        "TACT_STATE_TOPIC": f"{t.group}.state",  # a fresh changelog per run, as Redis is
         "TACT_CONSUMER_GROUP": t.group,
         "TACT_REDIS_URL": t.redis_url,
         "TACT_RULES_PATH": str(PACK_DIR),
