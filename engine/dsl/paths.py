@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 
 from engine.dsl.functions import FUNCTIONS
-from engine.dsl.syntax import MAX_DEPTH, call, const, dict_get, err, ref, subscript
+from engine.dsl.syntax import MAX_DEPTH, call, const, dict_get, err, ref, subscript, suggest
 from engine.dsl.types import Scope
 
 Keys = list[tuple[ast.AST, str | int]]
@@ -74,7 +74,8 @@ class PathResolver:
             raise err(root, f"name '{name}' is not allowed")
         if name in FUNCTIONS:
             raise err(root, f"'{name}' is a function: call it as {name}(...)")
-        raise err(root, f"unknown name '{name}' (use event, customer, context or now)")
+        hint = suggest(name, ("event", "customer", "context", "now"))
+        raise err(root, f"unknown name '{name}'{hint or ' (use event, customer, context or now)'}")
 
     def _rest(
         self, base: ast.expr, typ: str, keys: list[tuple[ast.AST, str | int]]
@@ -100,7 +101,9 @@ class PathResolver:
         if key in ("at", "received"):
             return self._rest(subscript(ref("ev"), str(key)), "time", keys[1:])
         if key != "data":
-            raise err(node, f"the event has no field '{key}' (id, customer, type, at, data)")
+            fields = ("id", "customer", "type", "at", "received", "data")
+            hint = suggest(str(key), fields) or f" ({', '.join(fields)})"
+            raise err(node, f"the event has no field '{key}'{hint}")
         if len(keys) == 1:
             return ref("d"), "map"
         fnode, fkey = keys[1]
@@ -113,7 +116,11 @@ class PathResolver:
             typ = declared[fkey]
         else:
             known = ", ".join(sorted(declared)) or "none"
-            raise err(fnode, f"unknown field event.data.{fkey} for the trigger (known: {known})")
+            raise err(
+                fnode,
+                f"unknown field event.data.{fkey} for the trigger{suggest(fkey, declared)} "
+                f"(known: {known})",
+            )
         return self._rest(dict_get(ref("d"), fkey), typ, keys[2:])
 
     def _customer(
@@ -126,7 +133,8 @@ class PathResolver:
             return self._rest(subscript(ref("cu"), "id"), "str", keys[1:])
         sections = ("attributes", "consent", "counters", "windows", "timestamps")
         if section not in sections:
-            raise err(node, f"the customer has no field '{section}' ({', '.join(sections)}, id)")
+            hint = suggest(str(section), (*sections, "id")) or f" ({', '.join(sections)}, id)"
+            raise err(node, f"the customer has no field '{section}'{hint}")
         if len(keys) == 1:
             raise err(node, f"name one of customer.{section}'s fields")
         fnode, fkey = keys[1]
@@ -137,18 +145,20 @@ class PathResolver:
         if section == "attributes":
             attrs = s.attributes
             if attrs is not None and fkey not in attrs:
-                raise err(fnode, f"unknown attribute '{fkey}' (declare it under attributes:)")
+                hint = suggest(fkey, attrs) or " (declare it under attributes:)"
+                raise err(fnode, f"unknown attribute '{fkey}'{hint}")
             typ = "any" if attrs is None else attrs[fkey]
             return self._rest(dict_get(base, fkey), typ, keys[2:])
         if section == "consent":
             if s.channels and fkey not in s.channels:
-                raise err(fnode, f"unknown channel '{fkey}'")
+                raise err(fnode, f"unknown channel '{fkey}'{suggest(fkey, s.channels)}")
             return self._rest(dict_get(base, fkey, False), "bool", keys[2:])
         known = {"counters": s.counters, "windows": s.windows, "timestamps": s.timestamps}[
             str(section)
         ]
         if fkey not in known:
-            raise err(fnode, f"unknown {str(section)[:-1]} '{fkey}' (declare it in a state update)")
+            hint = suggest(fkey, known) or " (declare it in a state update)"
+            raise err(fnode, f"unknown {str(section)[:-1]} '{fkey}'{hint}")
         if section == "timestamps":
             return self._rest(dict_get(base, fkey), "time", keys[2:])
         typ = "int" if section == "windows" else "float"
@@ -161,6 +171,7 @@ class PathResolver:
             raise err(root, "name one context, e.g. context.in_transit")
         node, key = keys[0]
         if key not in self.scope.contexts:
-            raise err(node, f"unknown context '{key}' (declare it under contexts:)")
+            hint = suggest(str(key), self.scope.contexts) or " (declare it under contexts:)"
+            raise err(node, f"unknown context '{key}'{hint}")
         self.contexts.add(key)
         return ast.Compare(left=const(key), ops=[ast.In()], comparators=[ref("cx")]), "bool"

@@ -6,6 +6,7 @@ import ast
 import difflib
 import io
 import tokenize
+from collections.abc import Iterable
 from typing import Any
 
 from engine.errors import ExpressionError
@@ -77,10 +78,13 @@ def describe(node: ast.AST) -> str:
     return names.get(type(node).__name__, type(node).__name__)
 
 
-def suggest(name: str) -> str:
-    from engine.dsl.functions import FUNCTIONS  # late: functions imports nothing from here
+def suggest(name: str, candidates: Iterable[str] | None = None) -> str:
+    """"; did you mean 'x'?" for the closest of ``candidates`` (default: the functions), or ""."""
+    if candidates is None:
+        from engine.dsl.functions import FUNCTIONS  # late: functions imports nothing from here
 
-    close = difflib.get_close_matches(name, list(FUNCTIONS), n=1)
+        candidates = FUNCTIONS
+    close = difflib.get_close_matches(name, sorted(candidates), n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

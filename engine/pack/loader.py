@@ -15,11 +15,19 @@ from pydantic import ValidationError
 
 from engine.dsl.compiler import CompiledExpr, compile_all, compile_expr
 from engine.dsl.durations import parse_duration
+from engine.dsl.syntax import suggest
 from engine.dsl.types import Scope, join
 from engine.errors import ExpressionError, RuleIssue, RulePackError, SourceLocation
 from engine.pack import schema as S
 from engine.pack.findings import static_findings
-from engine.pack.locate import as_tuple, data_path, owner, pydantic_message, without
+from engine.pack.locate import (
+    as_tuple,
+    data_path,
+    owner,
+    pydantic_message,
+    significant,
+    without,
+)
 from engine.pack.model import (
     CompiledRule,
     MessageDef,
@@ -161,12 +169,12 @@ class _Builder(SectionCompiler):
                 self.files.append((src, S.RuleFile.model_validate(src.data)))
             except ValidationError as exc:
                 bad: set[Path_] = set()
-                for err in exc.errors(include_url=False):
+                for err in significant(exc.errors(include_url=False), src.data):
                     path = data_path(src.data, err["loc"])
                     bad.add(path[:2])
                     if err["type"] == "extra_forbidden":
                         path = (*path, "__key__")
-                    self.error(src, path, pydantic_message(err, path), code="schema")
+                    self.error(src, path, pydantic_message(err, path, S.RuleFile), code="schema")
                 # Keep checking the items that are well-formed, so one bad rule does not
                 # hide the errors of the others (the pack is rejected either way).
                 salvaged, kept = without(src.data, bad)
@@ -359,7 +367,8 @@ class _Builder(SectionCompiler):
             self.error(
                 src,
                 send_path,
-                f"unknown message '{send.message}' (define it under messages:)",
+                f"unknown message '{send.message}'"
+                + (suggest(send.message, messages) or " (define it under messages:)"),
                 r.id,
             )
             return None

@@ -7,6 +7,7 @@ from typing import Any
 
 from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import clock_minutes
+from engine.dsl.syntax import suggest
 from engine.dsl.types import Scope
 from engine.pack import schema as S
 from engine.pack.locate import as_tuple
@@ -92,7 +93,8 @@ class SectionCompiler:
                         self.error(
                             src,
                             (*base, "set", k, "__key__"),
-                            f"unknown attribute '{k}' (declare it under attributes:)",
+                            f"unknown attribute '{k}'"
+                            + (suggest(k, attrs) or " (declare it under attributes:)"),
                         )
                     p = self.param(src, (*base, "set", k), v, scope)
                     if p is not None:
@@ -158,11 +160,14 @@ class SectionCompiler:
                 self.error(
                     src,
                     ("messages", mid, "category"),
-                    f"unknown category '{m.category}' (declare it under categories:)",
+                    f"unknown category '{m.category}'"
+                    + (suggest(m.category, self.categories) or " (declare it under categories:)"),
                 )
             for j, ch in enumerate(m.channels):
                 if ch not in self.channels:
-                    self.error(src, ("messages", mid, "channels", j), f"unknown channel '{ch}'")
+                    hint = suggest(ch, self.channels)
+                    path: Path_ = ("messages", mid, "channels", j)
+                    self.error(src, path, f"unknown channel '{ch}'{hint}")
             cooldown = self.duration(src, ("messages", mid, "cooldown"), m.cooldown)
             out[mid] = MessageDef(
                 mid,
@@ -182,7 +187,8 @@ class SectionCompiler:
         ):
             for j, v in enumerate(getattr(s, field)):
                 if known and v not in known:
-                    self.error(src, (*path, field, j), f"unknown {_SINGULAR[field]} '{v}'")
+                    hint = suggest(v, known)
+                    self.error(src, (*path, field, j), f"unknown {_SINGULAR[field]} '{v}'{hint}")
         return ScopeFilter(frozenset(s.categories), frozenset(s.messages), frozenset(s.channels))
 
     def _policies(self) -> list[CompiledPolicy]:
