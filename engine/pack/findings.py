@@ -40,8 +40,6 @@ def static_findings(pack: RulePack, where: dict[str, SourceLocation]) -> list[Ru
                     r.id,
                     "unknown-event",
                 )
-            for u in sorted(r.unless - declared):
-                warn(f"'unless' names an undeclared event type '{u}'", r.id, "unknown-event")
         why = contradiction(r)
         if why:
             warn(

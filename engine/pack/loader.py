@@ -145,6 +145,18 @@ class _Builder(SectionCompiler):
             self.error(src, path, exc.message, inner=(exc.line, exc.column), code="expression")
             return None
 
+    def known_event(
+        self, src: SourceFile, path: Path_, etype: str, where: str, rule_id: str | None = None
+    ) -> None:
+        """Reject an undeclared event type where a typo would fail silently: an 'unless'
+        that never cancels, an 'end' that never ends (packs that declare no events skip)."""
+        declared = self.decl["events"]
+        if declared and etype not in declared:
+            hint = suggest(etype, declared) or " (declare it under events:)"
+            self.error(
+                src, path, f"'{where}' names an undeclared event type '{etype}'{hint}", rule_id
+            )
+
     def param(self, src: SourceFile, path: Path_, value: Any, scope: Scope) -> Param | None:
         if isinstance(value, str):
             return self.expr(src, path, value, scope)
@@ -395,6 +407,8 @@ class _Builder(SectionCompiler):
             self.error(
                 src, (*base, "unless"), "'unless' only applies to follow-ups: set 'after'", r.id
             )
+        for j, u in enumerate(r.unless):
+            self.known_event(src, (*base, "unless", j), u, "unless", r.id)
         return CompiledRule(
             id=r.id,
             triggers=triggers,

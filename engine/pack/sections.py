@@ -58,6 +58,11 @@ class SectionCompiler:
     def param(self, src: SourceFile, path: Path_, value: Any, scope: Scope) -> Param | None:
         raise NotImplementedError
 
+    def known_event(
+        self, src: SourceFile, path: Path_, etype: str, where: str, rule_id: str | None = None
+    ) -> None:
+        raise NotImplementedError
+
     def duration(self, src: SourceFile, path: Path_, value: Any) -> float | None:
         raise NotImplementedError
 
@@ -144,6 +149,12 @@ class SectionCompiler:
             for kind, triggers, target in (("start", c.start, starts), ("end", c.end, ends)):
                 for j, trig in enumerate(triggers):
                     on = as_tuple(trig if isinstance(trig, str) else trig.on)
+                    if kind == "end":
+                        for k, t in enumerate(on):
+                            at: Path_ = (*base, kind, j)
+                            if not isinstance(trig, str):
+                                at = (*at, "on") if isinstance(trig.on, str) else (*at, "on", k)
+                            self.known_event(src, at, t, "end")
                     cond = None
                     if isinstance(trig, S.Trigger) and trig.when:
                         cond = self.expr(

@@ -8,6 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.cli import _register, app
+from engine.pack.loader import load_pack
+from tests.conftest import REPO, RULES
 
 _register()
 runner = CliRunner()
@@ -100,3 +102,38 @@ def test_a_misspelt_key_inside_a_union_suggests_from_that_member(tmp_path: Path)
 def test_an_unknown_section_suggests_the_right_one(tmp_path: Path) -> None:
     line = first_error(tmp_path, "", base=BASE.replace("rules:\n", "rulez:\n  - {id: r}\n"))
     assert line == f"{where(tmp_path, 12, 1)}: unknown section 'rulez'; did you mean 'rules'?"
+
+
+def test_an_unknown_event_in_unless_is_an_error(tmp_path: Path) -> None:
+    rule = (
+        "  - id: cart_reminder\n    on: app_open\n    after: 30m\n"
+        "    unless: [trip_completed, purchse]\n    send: travel_tips\n"
+    )
+    line = first_error(tmp_path, rule)
+    assert line == (
+        f"{where(tmp_path, 16, 30)} [cart_reminder]: 'unless' names an undeclared event type "
+        "'purchse'; did you mean 'purchase'?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("end", "col"),
+    [
+        ("[trip_complete]", 51),
+        ("[{on: trip_complete}]", 56),
+        ("[{on: [app_open, trip_complete]}]", 67),
+    ],
+)
+def test_an_unknown_event_in_a_context_end_is_an_error(tmp_path: Path, end: str, col: int) -> None:
+    base = BASE.replace("end: [trip_completed]", f"end: {end}")
+    line = first_error(tmp_path, "  - {id: r, on: app_open, send: travel_tips}\n", base=base)
+    assert line == (
+        f"{where(tmp_path, 9, col)} [contexts.in_transit]: 'end' names an undeclared event type "
+        "'trip_complete'; did you mean 'trip_completed'?"
+    )
+
+
+def test_the_example_and_load_test_packs_still_load() -> None:
+    for pack in (RULES, REPO / "load_tests" / "packs" / "loadtest"):
+        loaded = load_pack(pack)
+        assert loaded.rules and not [f for f in loaded.findings if f.code == "unknown-event"]
