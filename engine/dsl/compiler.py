@@ -21,6 +21,7 @@ from typing import Any
 
 from engine.dsl import runtime
 from engine.dsl.functions import FUNCTIONS
+from engine.dsl.hints import compare_hint, membership_hint
 from engine.dsl.paths import PathResolver
 from engine.dsl.syntax import MAX_DEPTH, call, const, describe, err, parse, ref, suggest
 from engine.dsl.types import Scope, comparable, equatable, is_numeric, join
@@ -43,6 +44,7 @@ _BINOPS: dict[type[ast.operator], str] = {
 _ORDER: dict[type[ast.cmpop], str] = {ast.Lt: "_lt", ast.LtE: "_le", ast.Gt: "_gt", ast.GtE: "_ge"}
 
 Evaluator = Callable[..., Any]
+_Operand = tuple[ast.expr, str, ast.expr]  # compiled, its type, as written
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +164,12 @@ class _Compiler(PathResolver):
 
     def v_Compare(self, node: ast.Compare, depth: int) -> tuple[ast.expr, str]:
         left, lt = self.visit(node.left, depth)
+        written = node.left  # the source of the left operand, for hints on type errors
         pieces: list[ast.expr] = []
         for op, comp in zip(node.ops, node.comparators, strict=True):
             right, rt = self._comparator(op, comp, depth)
-            pieces.append(self._compare_one(node, op, left, lt, right, rt))
-            left, lt = right, rt
+            pieces.append(self._compare_one(node, op, (left, lt, written), (right, rt, comp)))
+            left, lt, written = right, rt, comp
         if len(pieces) == 1:
             return pieces[0], "bool"
         return ast.BoolOp(op=ast.And(), values=pieces), "bool"
@@ -185,11 +188,14 @@ class _Compiler(PathResolver):
         return self.visit(comp, depth)
 
     def _compare_one(
-        self, node: ast.Compare, op: ast.cmpop, left: ast.expr, lt: str, right: ast.expr, rt: str
+        self, node: ast.Compare, op: ast.cmpop, lhs: _Operand, rhs: _Operand
     ) -> ast.expr:
+        left, lt, lsrc = lhs
+        right, rt, rsrc = rhs
         if isinstance(op, ast.Eq | ast.NotEq):
             if not equatable(lt, rt):
-                raise err(node, f"comparing {lt} with {rt} is always false")
+                hint = compare_hint(lsrc, lt, rsrc, rt)
+                raise err(node, f"comparing {lt} with {rt} is always false{hint}")
             return ast.Compare(left=left, ops=[type(op)()], comparators=[right])
         if isinstance(op, ast.Is | ast.IsNot):
             if not (isinstance(right, ast.Constant) and right.value is None):
@@ -199,7 +205,8 @@ class _Compiler(PathResolver):
             if rt.startswith("list:"):
                 elem = rt[5:]
                 if not equatable(lt, elem):
-                    raise err(node, f"a {lt} is never in a list of {elem}")
+                    hint = membership_hint(rsrc, elem, lt)
+                    raise err(node, f"a {lt} is never in a list of {elem}{hint}")
             elif rt not in ("list", "map", "str", "any", "null"):
                 raise err(node, f"'in' needs a list, map or string on the right, not {rt}")
             return call("_in" if isinstance(op, ast.In) else "_nin", left, right)
@@ -207,7 +214,7 @@ class _Compiler(PathResolver):
         if helper is None:
             raise err(node, f"{describe(op)} is not allowed in expressions")
         if not comparable(lt, rt):
-            raise err(node, f"cannot order {lt} against {rt}")
+            raise err(node, f"cannot order {lt} against {rt}{compare_hint(lsrc, lt, rsrc, rt)}")
         return call(helper, left, right)
 
     def v_IfExp(self, node: ast.IfExp, depth: int) -> tuple[ast.expr, str]:

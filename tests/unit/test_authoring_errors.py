@@ -137,3 +137,42 @@ def test_the_example_and_load_test_packs_still_load() -> None:
     for pack in (RULES, REPO / "load_tests" / "packs" / "loadtest"):
         loaded = load_pack(pack)
         assert loaded.rules and not [f for f in loaded.findings if f.code == "unknown-event"]
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        (
+            "event.data.value > '10'",
+            "cannot order number against str: remove the quotes around '10' to compare numbers",
+        ),
+        (
+            "customer.attributes.points == '3'",
+            "comparing int with str is always false: remove the quotes around '3' to compare "
+            "numbers",
+        ),
+        (
+            "customer.attributes.segment == 5",
+            "comparing str with int is always false: customer.attributes.segment is a str, so "
+            "quote the number ('5'), or declare segment as a number under attributes:",
+        ),
+        (
+            "event.data.order >= 100",
+            "cannot order str against int: event.data.order is a str, so quote the number "
+            "('100'), or declare order as a number in the event type's data:",
+        ),
+        (
+            "customer.attributes.points in ['1', '2']",
+            "a int is never in a list of str: remove the quotes around the numbers in the list",
+        ),
+        (
+            "customer.attributes.points == 'gold'",
+            "comparing int with str is always false: customer.attributes.points is a number; "
+            "compare it with a number, or declare it as a str under attributes:",
+        ),
+    ],
+)
+def test_type_errors_say_how_to_fix_them(tmp_path: Path, when: str, message: str) -> None:
+    rule = f'  - id: r\n    on: purchase\n    when: "{when}"\n    send: travel_tips\n'
+    line = first_error(tmp_path, rule)
+    assert line == f"{where(tmp_path, 15, 12)} [r]: {message}"
