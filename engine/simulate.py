@@ -9,6 +9,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,6 @@ def _envelope(obj: Any) -> Envelope:
         rec = obj.get("received")
         if rec is None:
             return Envelope.at_event_time(ev)
-        from datetime import datetime
-
         try:
             when = datetime.fromisoformat(str(rec))
         except ValueError:
@@ -140,6 +139,14 @@ def simulate(pack: RulePack, path: str | Path, **kw: Any) -> Simulation:
     return asyncio.run(simulate_async(pack, read_events(path), **kw))
 
 
+# The fields of a decision a replay compares (its id already fixes event, rule and channel;
+# priority, rules_version and trace describe the pack, not what the customer gets).
+COMPARED = (
+    "outcome", "reasons", "params", "deliver_after", "decided_at", "message", "template",
+    "category",
+)  # fmt: skip
+
+
 @dataclass
 class Change:
     key: str  # decision id
@@ -147,6 +154,32 @@ class Change:
     before: Decision | None
     after: Decision | None
     what: list[str] = field(default_factory=list)
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (before, after)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The change as JSON-ready data (the shape is documented in :func:`replay_report`)."""
+        d = self.after or self.before
+        if d is None:  # a change always holds at least one side
+            raise ValueError(f"change {self.key} has no decision")
+        return {
+            "kind": self.kind,
+            "id": self.key,
+            "event_id": d.event_id,
+            "customer": d.customer,
+            "rule": d.rule,
+            "channel": d.channel,
+            "fields": {k: {"before": b, "after": a} for k, (b, a) in self.fields.items()},
+            "before": _plain(self.before),
+            "after": _plain(self.after),
+        }
+
+
+def _plain(d: Decision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    out: dict[str, Any] = orjson.loads(d.to_json())
+    out.pop("trace", None)
+    return out
 
 
 def diff_decisions(before: list[Decision], after: list[Decision]) -> list[Change]:
@@ -159,16 +192,59 @@ def diff_decisions(before: list[Decision], after: list[Decision]) -> list[Change
         if other is None:
             out.append(Change(k, "removed", d, None))
             continue
-        what = []
-        if d.outcome != other.outcome:
-            what.append(f"outcome {d.outcome} -> {other.outcome}")
-        if sorted(d.reasons) != sorted(other.reasons):
-            what.append(f"reasons {d.reasons} -> {other.reasons}")
-        if d.params != other.params:
-            what.append(f"params {d.params} -> {other.params}")
-        if d.deliver_after != other.deliver_after:
-            what.append("deliver_after changed")
-        if what:
-            out.append(Change(k, "changed", d, other, what))
+        fields: dict[str, tuple[Any, Any]] = {}
+        for name in COMPARED:
+            was, now = getattr(d, name), getattr(other, name)
+            same = sorted(was) == sorted(now) if name == "reasons" else was == now
+            if not same:
+                fields[name] = (was, now)
+        if fields:
+            out.append(Change(k, "changed", d, other, _describe(fields), fields))
     out.extend(Change(k, "added", None, d) for k, d in b.items() if k not in a)
     return out
+
+
+def _describe(fields: dict[str, tuple[Any, Any]]) -> list[str]:
+    out = []
+    for name, (was, now) in fields.items():
+        if name in ("deliver_after", "decided_at"):
+            out.append(f"{name} {_iso(was)} -> {_iso(now)}")
+        else:
+            out.append(f"{name} {was} -> {now}")
+    return out
+
+
+def _iso(when: datetime | None) -> str:
+    return when.isoformat() if when is not None else "none"
+
+
+def replay_report(
+    before: RulePack, after: RulePack, sims: tuple[Simulation, Simulation], changes: list[Change]
+) -> dict[str, Any]:
+    """The machine-readable diff of ``tact replay --format json``::
+
+        {"format": "tact-replay/1",
+         "events": <events read>,
+         "before": {"pack": name, "version": v, "decisions": n},   # --rules
+         "after":  {"pack": name, "version": v, "decisions": n},   # --compare
+         "counts": {"changed": n, "added": n, "removed": n},
+         "changes": [{"kind": "changed" | "added" | "removed",
+                      "id": decision id, "event_id", "customer", "rule", "channel",
+                      "fields": {name: {"before": v, "after": v}},  # "changed" only
+                      "before": decision | null, "after": decision | null}]}
+
+    A decision is the JSON a worker publishes, without its trace. Every change is listed.
+    """
+    counts = Counter(c.kind for c in changes)
+    return {
+        "format": "tact-replay/1",
+        "events": sims[0].events,
+        "before": _side(before, sims[0]),
+        "after": _side(after, sims[1]),
+        "counts": {k: counts.get(k, 0) for k in ("changed", "added", "removed")},
+        "changes": [c.to_dict() for c in changes],
+    }
+
+
+def _side(pack: RulePack, sim: Simulation) -> dict[str, Any]:
+    return {"pack": pack.name, "version": pack.version, "decisions": len(sim.decisions)}

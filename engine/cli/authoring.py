@@ -6,6 +6,7 @@ import asyncio
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 import typer
@@ -15,6 +16,9 @@ from rich.table import Table
 
 from engine.cli.rules import load_or_exit
 from engine.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from engine.simulate import Change
 
 MAX_FAULT_LINES = 20  # faults listed one by one; the table counts them all
 
@@ -139,10 +143,18 @@ def replay(
     rules: list[Path] = typer.Option(..., "--rules", help="The current pack."),
     compare: list[Path] = typer.Option(..., "--compare", help="The other pack version."),
     limit: int = typer.Option(50, help="At most this many per-decision differences shown."),
+    fail_on_diff: bool = typer.Option(
+        False, "--fail-on-diff", help="Exit 1 if any decision changed, appeared or went (CI)."
+    ),
+    fmt: str = typer.Option(
+        "text", "--format", help="text, or json: every difference as one JSON document."
+    ),
 ) -> None:
     """Run two pack versions over the same events and show what would change."""
-    from engine.simulate import diff_decisions, read_events, simulate_async
+    from engine.simulate import diff_decisions, read_events, replay_report, simulate_async
 
+    if fmt not in ("text", "json"):
+        raise typer.BadParameter(f"--format must be text or json, not {fmt!r}")
     a = load_or_exit(rules)
     b = load_or_exit(compare)
     total = sum(1 for line in events.open("rb") if line.strip())
@@ -163,6 +175,23 @@ def replay(
             simulate_async(b, read_events(events), progress=lambda n: progress.advance(tb, n))
         )
     changes = diff_decisions(sa.decisions, sb.decisions)
+    if fmt == "json":
+        sys.stdout.buffer.write(
+            orjson.dumps(replay_report(a, b, (sa, sb), changes), option=orjson.OPT_INDENT_2)
+            + b"\n"
+        )
+        sys.stdout.flush()
+    else:
+        sides = ((a.version, len(sa.decisions)), (b.version, len(sb.decisions)))
+        _print_changes(changes, limit, *sides)
+    if fail_on_diff and changes:
+        err.print(f"[red]{len(changes)} decision(s) differ[/red]")
+        raise typer.Exit(1)
+
+
+def _print_changes(
+    changes: list[Change], limit: int, before: tuple[str, int], after: tuple[str, int]
+) -> None:
     for c in changes[:limit]:
         d = c.before or c.after
         if d is None:
@@ -189,8 +218,8 @@ def replay(
         ):
             per_reason[r] += 1
     table = Table(
-        title=f"{len(changes)} differences: {len(sa.decisions)} decisions "
-        f"({a.version}) vs {len(sb.decisions)} ({b.version})"
+        title=f"{len(changes)} differences: {before[1]} decisions "
+        f"({before[0]}) vs {after[1]} ({after[0]})"
     )
     for col in ("rule", "kind", "count"):
         table.add_column(col)
