@@ -23,6 +23,7 @@ from engine.dsl import runtime
 from engine.dsl.functions import FUNCTIONS
 from engine.dsl.hints import compare_hint, membership_hint
 from engine.dsl.paths import PathResolver
+from engine.dsl.probes import interesting
 from engine.dsl.syntax import MAX_DEPTH, call, const, describe, err, parse, ref, suggest
 from engine.dsl.types import Scope, comparable, equatable, is_numeric, join
 from engine.errors import ExpressionError
@@ -57,13 +58,31 @@ class CompiledExpr:
     tree: ast.expr = field(repr=False)  # the parsed (checked) source AST, for static analysis
     contexts: frozenset[str] = frozenset()
     scope: Scope | None = field(default=None, repr=False, compare=False)
+    # What explain compiled from this expression on first use (parts, probes): never at load.
+    memo: dict[str, list[CompiledExpr]] = field(default_factory=dict, repr=False, compare=False)
 
     def parts(self) -> list[CompiledExpr]:
         """The top-level 'and' operands compiled on their own, so explain can show each value."""
         tree = self.tree
         if not (isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And)) or not self.scope:
             return [self]
-        return [compile_expr(ast.unparse(v), self.scope) for v in tree.values]
+        if "parts" not in self.memo:
+            self.memo["parts"] = [compile_expr(ast.unparse(v), self.scope) for v in tree.values]
+        return self.memo["parts"]
+
+    def probes(self) -> list[CompiledExpr]:
+        """Its calls, comparison operands and data paths compiled on their own, outermost
+        first, so explain can show why it has its value (``source`` is the text as written)."""
+        if "probes" not in self.memo:
+            found: list[CompiledExpr] = []
+            for shown, node in interesting(self.tree, self.source) if self.scope else ():
+                try:
+                    sub = compile_expr(ast.unparse(node), self.scope or Scope())
+                except ExpressionError:
+                    continue  # a piece that only makes sense in place: nothing to show
+                found.append(CompiledExpr(shown, sub.fn, sub.type, sub.tree, sub.contexts))
+            self.memo["probes"] = found
+        return self.memo["probes"]
 
 
 class _Compiler(PathResolver):

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
+from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import EvalContext
+from engine.dsl.probes import show
 from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup
@@ -250,7 +252,9 @@ class _Decider:
             for c in rule.conditions:
                 for part in c.parts():
                     value = env.eval(part)
-                    self._note(event_id, f"rule {rule.id}: {part.source} -> {value!r}")
+                    source = " ".join(x.strip() for x in part.source.strip().splitlines())
+                    self._note(event_id, f"rule {rule.id}: {source} -> {value!r}")
+                    self._explain_probes(part, env, event_id)
                     ok = ok and bool(value)
             if not rule.conditions:
                 self._note(event_id, f"rule {rule.id}: no conditions -> True")
@@ -259,6 +263,15 @@ class _Decider:
             self.result.faults.append(RuleFault(rule.id, event_id, f"{type(exc).__name__}: {exc}"))
             self._note(event_id, f"rule {rule.id}: error {type(exc).__name__}: {exc}")
             return False
+
+    def _explain_probes(self, expr: CompiledExpr, env: Env, event_id: str) -> None:
+        """The value of each sub-expression under a condition's line: why it is what it is."""
+        for probe in expr.probes():
+            try:
+                shown = show(env.eval(probe), probe.type)
+            except Exception as exc:  # the condition's own value (above) is what counts
+                shown = f"error {type(exc).__name__}: {exc}"
+            self._note(event_id, f"    {probe.source} = {shown}")
 
     def _guard(self, fn: Callable[[], object], what: str, event_id: str) -> None:
         try:
