@@ -23,7 +23,7 @@ def check_step(expect: StepExpect, decisions: Sequence[Decision], duplicate: boo
         want = {(e.customer, e.message, e.channel) for e in expect.sent}
         got = {_key(d) for d in sent}
         for k in sorted(want - got):
-            problems.append(f"missing sent: {'/'.join(k)}")
+            problems.append(f"missing sent: {'/'.join(k)}; {_got(decisions, *k)}")
         for k in sorted(got - want):
             problems.append(f"unexpected sent: {'/'.join(k)}")
         by_key = {_key(d): d for d in sent}
@@ -53,14 +53,34 @@ def check_step(expect: StepExpect, decisions: Sequence[Decision], duplicate: boo
             and d.message == s.message
             and (s.channel is None or d.channel == s.channel)
         ]
+        instead = _got(decisions, s.customer, s.message, s.channel)
         if not matches:
-            problems.append(f"missing suppressed: {s.customer}/{s.message} ({s.reason})")
+            problems.append(
+                f"missing suppressed: {s.customer}/{s.message} ({s.reason}); {instead}"
+            )
         elif not any(s.reason in d.reasons for d in matches):
             seen = "; ".join(",".join(d.reasons) for d in matches)
             problems.append(
-                f"suppressed {s.customer}/{s.message}: reasons [{seen}], expected {s.reason}"
+                f"suppressed {s.customer}/{s.message}: reasons [{seen}], expected {s.reason}; "
+                f"{instead}"
             )
     return problems
+
+
+def _got(decisions: Sequence[Decision], customer: str, message: str, channel: str | None) -> str:
+    """What the engine decided for this customer and message instead, on any channel (the
+    asked-for one first): outcome, channel, reasons and the rule, so a failing line says
+    why without -v."""
+    mine = [d for d in decisions if d.customer == customer and d.message == message]
+    if not mine:
+        return f"got no decision for {customer}/{message}"
+    mine.sort(key=lambda d: (d.channel != channel, d.channel))
+    return "got " + "; ".join(_describe(d) for d in mine)
+
+
+def _describe(d: Decision) -> str:
+    why = f" ({', '.join(d.reasons)})" if d.reasons else ""
+    return f"{d.outcome} {d.message}/{d.channel}{why} by rule {d.rule}"
 
 
 def _same(a: Any, b: Any) -> bool:
