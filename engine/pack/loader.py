@@ -20,14 +20,7 @@ from engine.dsl.types import Scope, join
 from engine.errors import ExpressionError, RuleIssue, RulePackError, SourceLocation
 from engine.pack import schema as S
 from engine.pack.findings import static_findings
-from engine.pack.locate import (
-    as_tuple,
-    data_path,
-    owner,
-    pydantic_message,
-    significant,
-    without,
-)
+from engine.pack.locate import as_tuple, data_path, owner, pydantic_message, significant, without
 from engine.pack.model import (
     CompiledRule,
     MessageDef,
@@ -144,18 +137,6 @@ class _Builder(SectionCompiler):
         except ExpressionError as exc:
             self.error(src, path, exc.message, inner=(exc.line, exc.column), code="expression")
             return None
-
-    def known_event(
-        self, src: SourceFile, path: Path_, etype: str, where: str, rule_id: str | None = None
-    ) -> None:
-        """Reject an undeclared event type where a typo would fail silently: an 'unless'
-        that never cancels, an 'end' that never ends (packs that declare no events skip)."""
-        declared = self.decl["events"]
-        if declared and etype not in declared:
-            hint = suggest(etype, declared) or " (declare it under events:)"
-            self.error(
-                src, path, f"'{where}' names an undeclared event type '{etype}'{hint}", rule_id
-            )
 
     def param(self, src: SourceFile, path: Path_, value: Any, scope: Scope) -> Param | None:
         if isinstance(value, str):

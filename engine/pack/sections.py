@@ -61,7 +61,14 @@ class SectionCompiler:
     def known_event(
         self, src: SourceFile, path: Path_, etype: str, where: str, rule_id: str | None = None
     ) -> None:
-        raise NotImplementedError
+        """Reject an undeclared event type where a typo would fail silently: an 'unless'
+        that never cancels, an 'end' that never ends (packs that declare no events skip)."""
+        declared = self.decl["events"]
+        if declared and etype not in declared:
+            hint = suggest(etype, declared) or " (declare it under events:)"
+            self.error(
+                src, path, f"'{where}' names an undeclared event type '{etype}'{hint}", rule_id
+            )
 
     def duration(self, src: SourceFile, path: Path_, value: Any) -> float | None:
         raise NotImplementedError
