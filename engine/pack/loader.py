@@ -14,10 +14,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.dsl.compiler import CompiledExpr, compile_all, compile_expr
-from engine.dsl.durations import parse_duration
 from engine.dsl.types import Scope, join
 from engine.errors import ExpressionError, RuleIssue, RulePackError, SourceLocation
 from engine.pack import schema as S
+from engine.pack.constants import expression_scope
 from engine.pack.findings import static_findings
 from engine.pack.locate import as_tuple, data_path, owner, pydantic_message, without
 from engine.pack.model import (
@@ -27,10 +27,10 @@ from engine.pack.model import (
     Param,
     RulePack,
 )
-from engine.pack.sections import SectionCompiler
+from engine.pack.packwide import PackWideCompiler
 from engine.pack.source import MAX_FILE_BYTES, Path_, SourceFile, read_source
 
-_UNIQUE_SECTIONS = ("events", "attributes", "contexts", "messages", "policies")
+_UNIQUE_SECTIONS = ("constants", "events", "attributes", "contexts", "messages", "policies")
 
 MAX_PACK_BYTES = 8 * 1024 * 1024  # all of a pack's files together
 
@@ -98,10 +98,13 @@ def load_pack_text(text: str, name: str = "<rules>") -> RulePack:
     return _Builder([src] if src else [], [issue] if issue else []).build()
 
 
-class _Builder(SectionCompiler):
+class _Builder(PackWideCompiler):
     def __init__(self, sources: list[SourceFile], issues: list[RuleIssue]) -> None:
         self.sources = sources
         self.issues = issues
+        self.constants = {}
+        self.needs = []
+        self.retention_setting = None
         self.files: list[tuple[SourceFile, S.RuleFile]] = []
         self.kept: dict[str, dict[str, list[int]]] = {}
 
@@ -128,8 +131,8 @@ class _Builder(SectionCompiler):
             )
         )
 
-    def expr(
-        self, src: SourceFile, path: Path_, text: str, scope: Scope, boolean: bool = False
+    def compile_checked(
+        self, src: SourceFile, path: Path_, text: str, scope: Scope, boolean: bool
     ) -> CompiledExpr | None:
         try:
             return compile_expr(text, scope, boolean=boolean)
@@ -144,15 +147,6 @@ class _Builder(SectionCompiler):
             return value  # a YAML number or boolean is its own constant
         self.error(src, path, f"expected an expression, a number or a boolean, got {value!r}")
         return None
-
-    def duration(self, src: SourceFile, path: Path_, value: Any) -> float | None:
-        if value is None:
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.error(src, path, str(exc))
-            return None
 
     # -- build --------------------------------------------------------------------
     def build(self) -> RulePack:
@@ -201,6 +195,7 @@ class _Builder(SectionCompiler):
         self.name = "rules"
         seen_rules: dict[str, SourceLocation] = {}
         seen_settings: SourceLocation | None = None
+        given_settings: list[tuple[SourceFile, S.Settings]] = []
         for src, f in self.files:
             for section in _UNIQUE_SECTIONS:
                 for key, value in getattr(f, section).items():
@@ -229,17 +224,10 @@ class _Builder(SectionCompiler):
                         src, ("settings",), f"settings given twice (first at {seen_settings})"
                     )
                 seen_settings = src.location(("settings",))
-                self._settings(src, f.settings)
-
-    def _settings(self, src: SourceFile, s: S.Settings) -> None:
-        d = self.duration(src, ("settings", "dedupe_window"), s.dedupe_window)
-        h = self.duration(src, ("settings", "history_retention"), s.history_retention)
-        self.settings = PackSettings(
-            timezone_attribute=s.timezone_attribute,
-            dedupe_window=d if d is not None else self.settings.dedupe_window,
-            max_per_event_per_channel=s.max_per_event_per_channel,
-            history_retention=h if h is not None else self.settings.history_retention,
-        )
+                given_settings.append((src, f.settings))
+        self._constants()  # before anything that may name a constant, settings included
+        for src, s in given_settings:
+            self._settings(src, s)
 
     def _scope(self, triggers: Iterable[str] | None) -> Scope:
         events: dict[str, dict[str, str] | None] = {
@@ -268,6 +256,7 @@ class _Builder(SectionCompiler):
             timestamps=self.timestamps,
             contexts=frozenset(self.decl["contexts"]),
             channels=self.channels,
+            constants=expression_scope(self.constants),
         )
 
     def _compile(self) -> RulePack:
@@ -276,6 +265,7 @@ class _Builder(SectionCompiler):
             c for _, (_, m) in self.decl["messages"].items() for c in m.channels
         )
         self.categories = frozenset(c for _, f in self.files for c in f.categories)
+        self._consent()
         self.counters, self.windows, self.timestamps = self._state_names()
         updates = self._updates()
         starts, ends, ttls = self._contexts()
@@ -283,6 +273,7 @@ class _Builder(SectionCompiler):
         policies = self._policies()
         caps, quiet = self._caps_and_quiet()
         rules = self._rules(messages)
+        self._retention()
         by_trigger: dict[str, list[CompiledRule]] = {}
         cancels: dict[str, set[str]] = {}
         for r in rules:
@@ -319,6 +310,7 @@ class _Builder(SectionCompiler):
             policies=policies,
             caps=caps,
             quiet_hours=quiet,
+            constants={k: c.value for k, c in self.constants.items()},
         )
 
     def _version(self) -> str:
