@@ -33,14 +33,22 @@ from engine.pack.source import MAX_FILE_BYTES, Path_, SourceFile, read_source
 _UNIQUE_SECTIONS = ("constants", "events", "attributes", "contexts", "messages", "policies")
 
 MAX_PACK_BYTES = 8 * 1024 * 1024  # all of a pack's files together
+# A pack directory's scenarios (`tact rules test` finds them there by convention) are not
+# rule files: a `scenarios/` directory anywhere below a pack directory is skipped.
+SCENARIOS_DIR = "scenarios"
 
 
 def rule_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Every *.yaml / *.yml below the given files and directories, in a stable order."""
+    """Every *.yaml / *.yml below the given files and directories, in a stable order, except
+    those under a ``scenarios/`` directory below a given directory."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml")))
+            out.extend(sorted(
+                x for x in p.rglob("*")
+                if x.suffix in (".yaml", ".yml")
+                and SCENARIOS_DIR not in x.relative_to(p).parts[:-1]
+            ))
         else:
             out.append(p)
     return out
