@@ -5,9 +5,10 @@ parser gives an AST, every node is checked against a whitelist and rewritten int
 AST that only calls the helpers in :mod:`engine.dsl.runtime` and the whitelisted
 functions, and that AST is compiled once, at load, to a function with no builtins.
 
-Names: ``event``, ``customer``, ``context``, ``now`` and the constants ``true``, ``false``,
-``null``. Attribute access only walks data (dicts), never Python objects, and a missing
-field is ``null``.
+Names: ``event``, ``customer``, ``context``, ``now``, the pack's constants ``const.<name>``
+(inlined: typed and valued at compile time) and the constants ``true``, ``false``, ``null``.
+Attribute access only walks data (dicts), never Python objects, and a missing field is
+``null``.
 """
 
 from __future__ import annotations
@@ -277,12 +278,13 @@ class _Compiler(PathResolver):
         for i, a in enumerate(node.args):
             prep = (spec.constant_args or {}).get(i)
             if prep is not None:
-                if not isinstance(a, ast.Constant):
+                is_constant, value = self.constant_value(a)
+                if not is_constant:
                     raise ExpressionError(
                         f"argument {i + 1} of {name}() must be a constant", a.lineno, a.col_offset
                     )
                 try:
-                    prepared = prep(a.value)
+                    prepared = prep(value)
                 except ValueError as exc:
                     raise err(a, f"{name}(): {exc}") from None
                 args.append(self._constant_slot(prepared))

@@ -7,6 +7,8 @@ lists), never Python objects; every name is checked against the pack's declarati
 from __future__ import annotations
 
 import ast
+import difflib
+from typing import Any
 
 from engine.dsl.functions import FUNCTIONS
 from engine.dsl.syntax import MAX_DEPTH, call, const, dict_get, err, ref, subscript, suggest
@@ -70,12 +72,45 @@ class PathResolver:
             return self._customer(root, keys)
         if name == "context":
             return self._context(root, keys)
+        if name == "const":
+            value, typ = self._constant(root, keys)
+            return const(value), typ
         if name.startswith("_"):
             raise err(root, f"name '{name}' is not allowed")
         if name in FUNCTIONS:
             raise err(root, f"'{name}' is a function: call it as {name}(...)")
-        hint = suggest(name, ("event", "customer", "context", "now"))
-        raise err(root, f"unknown name '{name}'{hint or ' (use event, customer, context or now)'}")
+        hint = suggest(name, ("event", "customer", "context", "const", "now"))
+        raise err(root, f"unknown name '{name}'"
+                        f"{hint or ' (use event, customer, context, const or now)'}")
+
+    def _constant(self, root: ast.Name, keys: Keys) -> tuple[Any, str]:
+        """A pack constant's value (inlined at compile time) and its type."""
+        if len(keys) > 1:
+            raise err(keys[1][0], "a constant has no fields")
+        key = keys[0][1] if keys else None
+        if not isinstance(key, str):
+            raise err(root, "name one constant, e.g. const.sla")
+        node = keys[0][0]
+        known = self.scope.constants
+        found = known.get(key)
+        if found is None:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = (f"; did you mean 'const.{close[0]}'?" if close
+                    else " (define it under constants:)")
+            raise err(node, f"unknown constant '{key}'{hint}")
+        return found
+
+    def constant_value(self, node: ast.expr) -> tuple[bool, Any]:
+        """(True, value) for a literal or a ``const.name``; (False, None) for anything else."""
+        if isinstance(node, ast.Constant):
+            return True, node.value
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "const"
+        ):
+            return True, self._constant(node.value, [(node, node.attr)])[0]
+        return False, None
 
     def _rest(
         self, base: ast.expr, typ: str, keys: list[tuple[ast.AST, str | int]]

@@ -6,8 +6,9 @@ destination with a number, or reads a field no trigger event declares, is reject
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Type = Literal["str", "int", "float", "number", "bool", "time", "list", "map", "any", "null"]
 
@@ -74,4 +75,6 @@ class Scope:
     channels: frozenset[str] = frozenset()
     messages: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()
+    # pack constants (``const.name``): name -> (the value inlined, its type)
+    constants: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
     has_event: bool = True  # False for expressions evaluated with no event (none today)

@@ -14,11 +14,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.dsl.compiler import CompiledExpr, compile_all, compile_expr
-from engine.dsl.durations import parse_duration
 from engine.dsl.syntax import suggest
 from engine.dsl.types import Scope, join
 from engine.errors import ExpressionError, RuleIssue, RulePackError, SourceLocation
 from engine.pack import schema as S
+from engine.pack.constants import expression_scope
 from engine.pack.findings import static_findings
 from engine.pack.locate import as_tuple, data_path, owner, pydantic_message, significant, without
 from engine.pack.model import (
@@ -28,20 +28,28 @@ from engine.pack.model import (
     Param,
     RulePack,
 )
-from engine.pack.sections import SectionCompiler
+from engine.pack.packwide import PackWideCompiler
 from engine.pack.source import MAX_FILE_BYTES, Path_, SourceFile, read_source
 
-_UNIQUE_SECTIONS = ("events", "attributes", "contexts", "messages", "policies")
+_UNIQUE_SECTIONS = ("constants", "events", "attributes", "contexts", "messages", "policies")
 
 MAX_PACK_BYTES = 8 * 1024 * 1024  # all of a pack's files together
+# A pack directory's scenarios (`tact rules test` finds them there by convention) are not
+# rule files: a `scenarios/` directory anywhere below a pack directory is skipped.
+SCENARIOS_DIR = "scenarios"
 
 
 def rule_files(paths: Sequence[str | Path]) -> list[Path]:
-    """Every *.yaml / *.yml below the given files and directories, in a stable order."""
+    """Every *.yaml / *.yml below the given files and directories, in a stable order, except
+    those under a ``scenarios/`` directory below a given directory."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(x for x in p.rglob("*") if x.suffix in (".yaml", ".yml")))
+            out.extend(sorted(
+                x for x in p.rglob("*")
+                if x.suffix in (".yaml", ".yml")
+                and SCENARIOS_DIR not in x.relative_to(p).parts[:-1]
+            ))
         else:
             out.append(p)
     return out
@@ -99,10 +107,13 @@ def load_pack_text(text: str, name: str = "<rules>") -> RulePack:
     return _Builder([src] if src else [], [issue] if issue else []).build()
 
 
-class _Builder(SectionCompiler):
+class _Builder(PackWideCompiler):
     def __init__(self, sources: list[SourceFile], issues: list[RuleIssue]) -> None:
         self.sources = sources
         self.issues = issues
+        self.constants = {}
+        self.needs = []
+        self.retention_setting = None
         self.files: list[tuple[SourceFile, S.RuleFile]] = []
         self.kept: dict[str, dict[str, list[int]]] = {}
 
@@ -129,8 +140,8 @@ class _Builder(SectionCompiler):
             )
         )
 
-    def expr(
-        self, src: SourceFile, path: Path_, text: str, scope: Scope, boolean: bool = False
+    def compile_checked(
+        self, src: SourceFile, path: Path_, text: str, scope: Scope, boolean: bool
     ) -> CompiledExpr | None:
         try:
             return compile_expr(text, scope, boolean=boolean)
@@ -145,15 +156,6 @@ class _Builder(SectionCompiler):
             return value  # a YAML number or boolean is its own constant
         self.error(src, path, f"expected an expression, a number or a boolean, got {value!r}")
         return None
-
-    def duration(self, src: SourceFile, path: Path_, value: Any) -> float | None:
-        if value is None:
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.error(src, path, str(exc))
-            return None
 
     # -- build --------------------------------------------------------------------
     def build(self) -> RulePack:
@@ -202,6 +204,7 @@ class _Builder(SectionCompiler):
         self.name = "rules"
         seen_rules: dict[str, SourceLocation] = {}
         seen_settings: SourceLocation | None = None
+        given_settings: list[tuple[SourceFile, S.Settings]] = []
         for src, f in self.files:
             for section in _UNIQUE_SECTIONS:
                 for key, value in getattr(f, section).items():
@@ -230,17 +233,10 @@ class _Builder(SectionCompiler):
                         src, ("settings",), f"settings given twice (first at {seen_settings})"
                     )
                 seen_settings = src.location(("settings",))
-                self._settings(src, f.settings)
-
-    def _settings(self, src: SourceFile, s: S.Settings) -> None:
-        d = self.duration(src, ("settings", "dedupe_window"), s.dedupe_window)
-        h = self.duration(src, ("settings", "history_retention"), s.history_retention)
-        self.settings = PackSettings(
-            timezone_attribute=s.timezone_attribute,
-            dedupe_window=d if d is not None else self.settings.dedupe_window,
-            max_per_event_per_channel=s.max_per_event_per_channel,
-            history_retention=h if h is not None else self.settings.history_retention,
-        )
+                given_settings.append((src, f.settings))
+        self._constants()  # before anything that may name a constant, settings included
+        for src, s in given_settings:
+            self._settings(src, s)
 
     def _scope(self, triggers: Iterable[str] | None) -> Scope:
         events: dict[str, dict[str, str] | None] = {
@@ -269,6 +265,7 @@ class _Builder(SectionCompiler):
             timestamps=self.timestamps,
             contexts=frozenset(self.decl["contexts"]),
             channels=self.channels,
+            constants=expression_scope(self.constants),
         )
 
     def _compile(self) -> RulePack:
@@ -277,6 +274,7 @@ class _Builder(SectionCompiler):
             c for _, (_, m) in self.decl["messages"].items() for c in m.channels
         )
         self.categories = frozenset(c for _, f in self.files for c in f.categories)
+        self._consent()
         self.counters, self.windows, self.timestamps = self._state_names()
         updates = self._updates()
         starts, ends, ttls = self._contexts()
@@ -284,6 +282,7 @@ class _Builder(SectionCompiler):
         policies = self._policies()
         caps, quiet = self._caps_and_quiet()
         rules = self._rules(messages)
+        self._retention()
         by_trigger: dict[str, list[CompiledRule]] = {}
         cancels: dict[str, set[str]] = {}
         for r in rules:
@@ -320,6 +319,7 @@ class _Builder(SectionCompiler):
             policies=policies,
             caps=caps,
             quiet_hours=quiet,
+            constants={k: c.value for k, c in self.constants.items()},
         )
 
     def _version(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from engine.dsl.compiler import CompiledExpr, Evaluator
 from engine.errors import RuleIssue, SourceLocation
@@ -18,6 +19,7 @@ class MessageDef:
     template: str
     cooldown: float | None
     location: SourceLocation | None = None
+    consent_free: frozenset[str] = frozenset()  # channels it is sent on without consent
 
 
 @dataclass(slots=True)
@@ -132,6 +134,7 @@ class RulePack:
     caps: list[Cap]
     quiet_hours: list[Quiet]
     findings: list[RuleIssue] = field(default_factory=list)
+    constants: dict[str, Any] = field(default_factory=dict)  # name -> value (seconds: durations)
     rules_by_id: dict[str, CompiledRule] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Duration = Annotated[
     str | int | float,
-    Field(description="A duration such as '30m', '12h', '7d' (or seconds as a number)."),
+    Field(
+        description="A duration such as '30m', '12h', '7d' (or seconds as a number), or the "
+        "name of a duration constant."
+    ),
+]
+ConsentNeed = Literal["required", "none"]
+ConstantValue = Annotated[
+    str | int | float | bool,
+    Field(description="A duration ('4h'), a number, a string or true/false."),
 ]
 Expr = Annotated[str, Field(description="An expression in Tact's expression language.")]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
@@ -33,7 +41,11 @@ class Settings(_Model):
     max_per_event_per_channel: int = Field(
         1, ge=1, le=20, description="Arbitration: messages per event per channel."
     )
-    history_retention: Duration = Field("35d", description="How long sent messages are kept.")
+    history_retention: Duration = Field(
+        "35d",
+        description="How long sent messages are kept at least; the pack's longest cooldown, "
+        "cap window and sent_count window raise it.",
+    )
 
 
 class EventType(_Model):
@@ -86,6 +98,16 @@ class Message(_Model):
     description: str = ""
     params: dict[str, Expr | int | float | bool] = Field(default_factory=dict)
     cooldown: Duration | None = Field(None, description="Minimum gap, across channels.")
+    consent: ConsentNeed | None = Field(
+        None, description="'none': sent without the customer's consent (internal, transactional)."
+    )
+
+
+class ConsentSection(_Model):
+    """Which sends need the customer's consent on the channel (default: all of them)."""
+
+    channels: dict[Id, ConsentNeed] = Field(default_factory=dict)
+    categories: dict[Id, ConsentNeed] = Field(default_factory=dict)
 
 
 class Scope(_Model):
@@ -150,6 +172,10 @@ class RuleFile(_Model):
     settings: Settings | None = None
     channels: list[Id] = Field(default_factory=list)
     categories: list[Id] = Field(default_factory=list)
+    constants: dict[Id, ConstantValue] = Field(
+        default_factory=dict, description="Named values: const.<name> in expressions."
+    )
+    consent: ConsentSection | None = None
     events: dict[Id, EventType] = Field(default_factory=dict)
     attributes: dict[Id, FieldType] = Field(default_factory=dict)
     updates: list[Update] = Field(default_factory=list)

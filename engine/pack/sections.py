@@ -9,7 +9,9 @@ from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import clock_minutes
 from engine.dsl.syntax import suggest
 from engine.dsl.types import Scope
+from engine.errors import SourceLocation
 from engine.pack import schema as S
+from engine.pack.consent import ConsentRules
 from engine.pack.locate import as_tuple
 from engine.pack.model import (
     Cap,
@@ -36,6 +38,7 @@ class SectionCompiler:
     counters: frozenset[str]
     windows: dict[str, float]
     timestamps: frozenset[str]
+    consent: ConsentRules
 
     def items(self, src: SourceFile, f: S.RuleFile, section: str) -> list[tuple[int, Any]]:
         raise NotImplementedError
@@ -74,6 +77,12 @@ class SectionCompiler:
         raise NotImplementedError
 
     def _scope(self, triggers: Any) -> Scope:
+        raise NotImplementedError
+
+    def cooldown_need(self, mid: str, seconds: float, where: SourceLocation) -> None:
+        raise NotImplementedError
+
+    def window_need(self, cap: str, seconds: float, where: SourceLocation) -> None:
         raise NotImplementedError
 
     def _state_names(self) -> tuple[frozenset[str], dict[str, float], frozenset[str]]:
@@ -187,6 +196,8 @@ class SectionCompiler:
                     path: Path_ = ("messages", mid, "channels", j)
                     self.error(src, path, f"unknown channel '{ch}'{hint}")
             cooldown = self.duration(src, ("messages", mid, "cooldown"), m.cooldown)
+            if cooldown is not None:
+                self.cooldown_need(mid, cooldown, src.location(("messages", mid, "cooldown")))
             out[mid] = MessageDef(
                 mid,
                 m.category,
@@ -194,6 +205,7 @@ class SectionCompiler:
                 m.template or mid,
                 cooldown,
                 src.location(("messages", mid, "__key__")),
+                self.consent.exempt_channels(m.category, tuple(m.channels), m.consent),
             )
         return out
 
@@ -227,6 +239,7 @@ class SectionCompiler:
                 flt = self._filter(src, ("frequency_caps", i), c)
                 if w is not None:
                     caps.append(Cap(c.id, flt, c.max, w))
+                    self.window_need(c.id, w, src.location(("frequency_caps", i, "window")))
             for i, q in self.items(src, f, "quiet_hours"):
                 flt = self._filter(src, ("quiet_hours", i), q)
                 quiet.append(Quiet(q.id, flt, clock_minutes(q.start), clock_minutes(q.end)))

@@ -200,10 +200,12 @@ class Arbiter:
                     f"relevance: received {fmt(max(self.event_age, 0))} after the "
                     f"event, window {fmt(rule.relevance)}" + (" -> stale" * stale)
                 )
-        consent = bool(st.consent.get(channel))
-        if not consent:
-            out.append("no_consent")
-        if notes is not None:
+        if channel in msg.consent_free:
+            notes.append(f"consent {channel}: not required for {msg.id} (pack consent rules)")
+        else:
+            consent = bool(st.consent.get(channel))
+            if not consent:
+                out.append("no_consent")
             notes.append(f"consent {channel}: " + ("given" if consent else "missing -> no_consent"))
         policies = self.pack.policies
         for i in self.scopes.policies(msg.category, msg.id, channel):
@@ -252,7 +254,7 @@ class Arbiter:
             out.append("holdout")
         if rule.relevance is not None and self.event_age > rule.relevance:
             out.append("stale")
-        if not st.consent.get(channel):
+        if not st.consent.get(channel) and channel not in msg.consent_free:
             out.append("no_consent")
         policies, caps = self.scopes.candidate(msg.category, msg.id, channel)
         for i in policies:
