@@ -6,9 +6,9 @@ AST that only calls the helpers in :mod:`engine.dsl.runtime` and the whitelisted
 functions, and that AST is compiled once, at load, to a function with no builtins.
 
 Names: ``event``, ``customer``, ``context``, ``now``, the pack's constants ``const.<name>``
-(inlined: typed and valued at compile time) and the constants ``true``, ``false``, ``null``.
-Attribute access only walks data (dicts), never Python objects, and a missing field is
-``null``.
+(inlined: typed and valued at compile time), the constants ``true``, ``false``, ``null``,
+and ``monday`` to ``sunday`` (0 to 6, what ``local_weekday()`` gives). Attribute access only
+walks data (dicts), never Python objects, and a missing field is ``null``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.dsl import runtime
+from engine.dsl.calendar import WEEKDAYS
 from engine.dsl.functions import FUNCTIONS
 from engine.dsl.hints import compare_hint, membership_hint
 from engine.dsl.paths import PathResolver
@@ -134,6 +135,8 @@ class _Compiler(PathResolver):
         if node.id in _CONSTANT_NAMES:
             value = _CONSTANT_NAMES[node.id]
             return self.v_Constant(ast.Constant(value=value), depth)
+        if node.id in WEEKDAYS:  # local_weekday()'s numbers, by name: nobody guesses 0
+            return const(WEEKDAYS[node.id]), "int"
         return self._path(node, node, [])
 
     def v_Attribute(self, node: ast.Attribute, depth: int) -> tuple[ast.expr, str]:
@@ -275,6 +278,7 @@ class _Compiler(PathResolver):
             raise err(node, f"{name}() takes {want} argument(s), got {nargs}")
         args: list[ast.expr] = [ref(n) for n in spec.needs]
         types_: list[str] = []
+        folded: list[Any] = []  # the prepared constant arguments, for a call made at load
         for i, a in enumerate(node.args):
             prep = (spec.constant_args or {}).get(i)
             if prep is not None:
@@ -287,6 +291,7 @@ class _Compiler(PathResolver):
                     prepared = prep(value)
                 except ValueError as exc:
                     raise err(a, f"{name}(): {exc}") from None
+                folded.append(prepared)
                 args.append(self._constant_slot(prepared))
                 types_.append("str")
                 continue
@@ -302,8 +307,11 @@ class _Compiler(PathResolver):
                 raise err(a, f"argument {i + 1} of {name}() cannot be a {typ}")
             args.append(expr)
             types_.append(typ)
-        if name == "duration" and isinstance(args[0], ast.Name):
-            return const(self.globals[args[0].id]), "float"
+        if spec.fold and len(folded) == nargs:
+            try:
+                return const(spec.impl(*folded)), spec.returns
+            except ValueError as exc:
+                raise err(node, f"{name}(): {exc}") from None
         self.globals["F_" + name] = spec.impl
         returns = spec.returns
         if name == "coalesce":
@@ -340,19 +348,28 @@ def compile_expr(text: str, scope: Scope, *, boolean: bool = False) -> CompiledE
     return CompiledExpr(text, fn, typ, tree, frozenset(comp.contexts), scope)
 
 
-def compile_all(exprs: list[CompiledExpr]) -> Evaluator | None:
+def compile_all(
+    exprs: list[CompiledExpr], window: tuple[float, float] | None = None
+) -> Evaluator | None:
     """All conditions of a rule as one function: one call per rule on the hot path.
 
     The expressions were compiled (and checked) already; their source trees are compiled
-    again together, under one set of globals, joined with ``and``.
+    again together, under one set of globals, joined with ``and``. A campaign ``window``
+    (start, end) goes first, as ``start <= now < end``: two float comparisons, and outside
+    the campaign nothing else is evaluated.
     """
-    if not exprs:
+    if not exprs and window is None:
         return None
-    if len(exprs) == 1:
+    if len(exprs) == 1 and window is None:
         return exprs[0].fn
-    comp = _Compiler(exprs[0].scope or Scope())
+    comp = _Compiler((exprs[0].scope if exprs else None) or Scope())
     bodies = [comp.visit(e.tree, 0)[0] for e in exprs]
-    return _build(ast.BoolOp(op=ast.And(), values=bodies), comp.globals)
+    if window is not None:
+        start, end = window
+        bodies.insert(0, ast.Compare(left=const(start), ops=[ast.LtE(), ast.Lt()],
+                                     comparators=[ref("now"), const(end)]))
+    body = bodies[0] if len(bodies) == 1 else ast.BoolOp(op=ast.And(), values=bodies)
+    return _build(body, comp.globals)
 
 
 def _build(body: ast.expr, globals_: dict[str, Any]) -> Evaluator:

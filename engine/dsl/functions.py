@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.dsl.calendar import date_value, datetime_value, parse_date, parse_datetime, zone
 from engine.dsl.timefns import (
     EvalContext,
     category_sent_count,
@@ -60,6 +61,7 @@ class FunctionSpec:
     needs: tuple[str, ...] = ()  # prepended arguments: "now", "ctx"
     constant_args: Mapping[int, Callable[[Any], Any]] | None = None  # index -> load-time prep
     literal_range: Mapping[int, tuple[int, int]] | None = None  # index -> allowed literals
+    fold: bool = False  # all arguments are constants: the call is made once, at load
     doc: str = ""
 
 
@@ -120,7 +122,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "int",
             0,
             needs=("now", "ctx"),
-            doc="Day of week (0=Monday) in the customer's time zone.",
+            doc="Day of week in the customer's time zone: 0 to 6, named monday to sunday.",
         ),
         FunctionSpec(
             "local_time_between",
@@ -139,7 +141,30 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "float",
             1,
             constant_args={0: duration_arg},
+            fold=True,
             doc="Seconds in a duration like '30m'.",
+        ),
+        FunctionSpec(
+            "date",
+            date_value,
+            (_STR, _STR),
+            "time",
+            1,
+            constant_args={0: parse_date, 1: zone},
+            fold=True,
+            doc="The start of a day, date('2026-11-27'): midnight UTC, or in the zone given "
+            "as a second argument, date('2026-11-27', 'Europe/Rome').",
+        ),
+        FunctionSpec(
+            "datetime",
+            datetime_value,
+            (_STR, _STR),
+            "time",
+            1,
+            constant_args={0: parse_datetime, 1: zone},
+            fold=True,
+            doc="An instant, datetime('2026-11-27T09:00+01:00'); without an offset, the "
+            "zone is the second argument, datetime('2026-11-27T09:00', 'Europe/Rome').",
         ),
         FunctionSpec(
             "sent_count",

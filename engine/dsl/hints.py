@@ -1,7 +1,8 @@
 """How to fix a type error: the compiler says what is wrong, these say what to change.
 
 Only the common slips are recognised (a quoted number, a quoted boolean, a data field
-declared with one type and compared with another, a time compared with a number); for
+declared with one type and compared with another, a time compared with a number or with a
+quoted date, a quoted weekday name); for
 anything else the hint is empty and the error stands on its own.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 
+from engine.dsl.calendar import WEEKDAYS
 from engine.dsl.types import NUMERIC
 
 _DECLARED_IN = {
@@ -28,6 +30,10 @@ def compare_hint(left: ast.expr, lt: str, right: ast.expr, rt: str) -> str:
             return f": remove the quotes around {quoted!r} to compare numbers"
         if other_t == "bool" and quoted in ("true", "false"):
             return f": remove the quotes around {quoted!r} to compare with a boolean"
+        if other_t in NUMERIC and quoted.lower() in WEEKDAYS:
+            return f": weekdays are numbers, write {quoted.lower()} without quotes"
+        if other_t == "time" and quoted[:4].isdigit() and quoted[4:5] == "-":
+            return f": write a time as {'date' if len(quoted) == 10 else 'datetime'}({quoted!r})"
     for this, this_t, other, other_t in ((left, lt, right, rt), (right, rt, left, lt)):
         number = _number(other)
         if this_t == "str" and number is not None:
@@ -55,6 +61,9 @@ def membership_hint(items: ast.expr, elem: str, lt: str) -> str:
     quoted = [q for e in items.elts if (q := _quoted(e)) is not None]
     if lt in NUMERIC and elem == "str" and quoted and all(_is_number(q) for q in quoted):
         return ": remove the quotes around the numbers in the list"
+    if lt in NUMERIC and elem == "str" and quoted and all(q.lower() in WEEKDAYS for q in quoted):
+        names = ", ".join(q.lower() for q in quoted)
+        return f": weekdays are numbers, write {names} without quotes"
     if lt == "str" and elem in NUMERIC:
         return ": quote the items of the list"
     return ""
