@@ -384,6 +384,11 @@ class _Builder(PackWideCompiler):
             p = self.param(src, (*base, "send", "params", k), v, scope)
             if p is not None:
                 params[k] = p
+        window = self.window(src, (*base, "active"), r.active) if r.active else None
+        choice = (
+            msg.choice if send.choose is None
+            else self.choice(src, (*base, "send", "choose"), send.choose)
+        )
         if r.unless and r.after is None:
             self.error(
                 src, (*base, "unless"), "'unless' only applies to follow-ups: set 'after'", r.id
@@ -394,7 +399,7 @@ class _Builder(PackWideCompiler):
             id=r.id,
             triggers=triggers,
             conditions=tuple(conds),
-            check=compile_all(conds),
+            check=compile_all(conds, (window.start, window.end) if window else None),
             message=msg,
             channels=channels,
             params=params,
@@ -406,5 +411,7 @@ class _Builder(PackWideCompiler):
             unless=frozenset(r.unless),
             location=src.location((*base, "id")),
             description=r.description,
+            window=window,
+            choice=choice,
         )
 

@@ -5,10 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.dsl.calendar import describe as when
+from engine.dsl.calendar import zone
 from engine.dsl.compiler import CompiledExpr, Evaluator
+from engine.dsl.timefns import MAX_TS, MIN_TS
 from engine.errors import RuleIssue, SourceLocation
 
 Param = CompiledExpr | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelChoice:
+    """One channel per moment: the first of the rule's channels, in order, that passes every
+    check; with ``preferred``, the channel that customer attribute names goes first."""
+
+    preferred: str | None = None
+
+    def describe(self) -> str:
+        return f"preferred ({self.preferred}), then in order" if self.preferred else "first"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A campaign window: the rule fires for events dated in [start, end) (epoch seconds)."""
+
+    start: float
+    end: float
+    tz: str  # the zone the author wrote it in, for explain
+
+    def holds(self, at: float) -> bool:
+        return self.start <= at < self.end
+
+    def describe(self) -> str:
+        """The window in its own zone, for explain; an open end is not shown."""
+        tz = zone(self.tz)
+        ends = [f"from {when(self.start, tz)}"] * (self.start > MIN_TS)
+        ends += [f"until {when(self.end, tz)}"] * (self.end < MAX_TS)
+        return " ".join(ends)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +53,7 @@ class MessageDef:
     cooldown: float | None
     location: SourceLocation | None = None
     consent_free: frozenset[str] = frozenset()  # channels it is sent on without consent
+    choice: ChannelChoice | None = None  # None: every channel ('all')
 
 
 @dataclass(slots=True)
@@ -39,6 +73,8 @@ class CompiledRule:
     location: SourceLocation | None = None
     description: str = ""
     check: Evaluator | None = None  # all conditions as one function (None: always true)
+    window: Window | None = None  # also in ``check``; kept for explain
+    choice: ChannelChoice | None = None  # None: every channel ('all')
 
 
 @dataclass(slots=True)

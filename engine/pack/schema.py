@@ -7,6 +7,7 @@ expressions (see docs in the README); everything else is plain data.
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -26,6 +27,12 @@ ConstantValue = Annotated[
 ]
 Expr = Annotated[str, Field(description="An expression in Tact's expression language.")]
 ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+# A YAML date (2026-11-27) or timestamp arrives as a date/datetime; anything else as text.
+CalendarValue = Annotated[
+    datetime | date | str,
+    Field(description="A date (2026-11-27) or a date and time (2026-11-27T09:00, with an "
+          "optional offset such as +01:00)."),
+]
 FieldType = Literal["str", "int", "float", "number", "bool", "time", "list", "map", "any"]
 
 
@@ -91,9 +98,22 @@ class Update(_Model):
     merge_consent: Expr | None = Field(None, description="A map of channel -> bool merged.")
 
 
+class Preferred(_Model):
+    preferred: Id = Field(description="A customer attribute naming the channel they prefer.")
+
+
+Choose = Annotated[
+    Literal["all", "first"] | Preferred,
+    Field(description="How many channels carry one message: 'all' (default) of them; the "
+          "'first' in order that passes every check; or the customer's preferred channel "
+          "first, then the others in order ({preferred: attribute})."),
+]
+
+
 class Message(_Model):
     category: Id
     channels: list[Id] = Field(min_length=1)
+    choose: Choose = "all"
     template: str | None = None
     description: str = ""
     params: dict[str, Expr | int | float | bool] = Field(default_factory=dict)
@@ -146,7 +166,23 @@ class Holdout(_Model):
 class Send(_Model):
     message: Id
     channels: list[Id] | None = Field(None, description="Default: the message's channels.")
+    choose: Choose | None = Field(None, description="Default: the message's choice.")
     params: dict[str, Expr | int | float | bool] = Field(default_factory=dict)
+
+
+class Active(_Model):
+    """A campaign window: the rule fires only for events dated from ``from`` until ``until``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: CalendarValue | None = Field(
+        None, alias="from", description="First day (or instant) the rule fires."
+    )
+    until: CalendarValue | None = Field(
+        None, description="Last day the rule fires (a date includes the whole day; a date "
+        "and time is the first instant it no longer fires)."
+    )
+    tz: str = Field("UTC", description="The IANA zone the dates and times are read in.")
 
 
 class Rule(_Model):
@@ -162,6 +198,7 @@ class Rule(_Model):
     holdout: Holdout | None = None
     after: Duration | None = Field(None, description="Follow-up: send this long after.")
     unless: list[Id] = Field(default_factory=list, description="Follow-up: cancelling events.")
+    active: Active | None = Field(None, description="Campaign window (event time).")
     enabled: bool = True
 
 

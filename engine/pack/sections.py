@@ -3,11 +3,14 @@ policies, caps and quiet hours. Mixed into the loader's builder."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
+from engine.dsl.calendar import bound, zone
 from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import clock_minutes
 from engine.dsl.syntax import suggest
+from engine.dsl.timefns import MAX_TS, MIN_TS
 from engine.dsl.types import Scope
 from engine.errors import SourceLocation
 from engine.pack import schema as S
@@ -15,6 +18,7 @@ from engine.pack.consent import ConsentRules
 from engine.pack.locate import as_tuple
 from engine.pack.model import (
     Cap,
+    ChannelChoice,
     CompiledPolicy,
     CompiledUpdate,
     ContextChange,
@@ -22,8 +26,15 @@ from engine.pack.model import (
     Param,
     Quiet,
     ScopeFilter,
+    Window,
 )
 from engine.pack.source import Path_, SourceFile
+
+
+def _written(value: object) -> str:
+    """A window bound as the author wrote it (YAML made a date of an unquoted one)."""
+    return value.isoformat() if isinstance(value, date | datetime) else str(value)
+
 
 _SINGULAR = {"categories": "category", "messages": "message", "channels": "channel"}
 
@@ -206,8 +217,53 @@ class SectionCompiler:
                 cooldown,
                 src.location(("messages", mid, "__key__")),
                 self.consent.exempt_channels(m.category, tuple(m.channels), m.consent),
+                choice=self.choice(src, ("messages", mid, "choose"), m.choose),
             )
         return out
+
+    def choice(self, src: SourceFile, path: Path_, choose: S.Choose) -> ChannelChoice | None:
+        """``choose:`` compiled; None for 'all', which costs nothing on the hot path."""
+        if choose == "all":
+            return None
+        if isinstance(choose, S.Preferred):
+            attr = choose.preferred
+            declared = self.decl["attributes"]
+            if attr not in declared:
+                self.error(src, (*path, "preferred"),
+                           f"unknown attribute '{attr}' (declare it under attributes:)")
+            elif (typ := declared[attr][1]) not in ("str", "any"):
+                self.error(src, (*path, "preferred"),
+                           f"attribute '{attr}' is declared {typ}; a channel name is a str")
+            return ChannelChoice(attr)
+        return ChannelChoice()
+
+    def window(self, src: SourceFile, path: Path_, active: S.Active) -> Window | None:
+        """A rule's ``active:`` campaign window as two instants, or None after an error."""
+        try:
+            tz = zone(active.tz)
+        except ValueError as exc:
+            self.error(src, (*path, "tz"), str(exc))
+            return None
+        if active.from_ is None and active.until is None:
+            self.error(src, path, "a campaign window needs 'from', 'until' or both")
+            return None
+        ends: list[float] = []
+        for key, value, end in (("from", active.from_, False), ("until", active.until, True)):
+            if value is None:
+                ends.append(MAX_TS if end else MIN_TS)
+                continue
+            try:
+                ends.append(bound(value, tz, end=end))
+            except ValueError as exc:
+                self.error(src, (*path, key), str(exc))
+                return None
+        start, end_ = ends
+        if end_ <= start:
+            self.error(src, (*path, "until"),
+                       f"'until' ({_written(active.until)}) is before 'from' "
+                       f"({_written(active.from_)}): the campaign would never run")
+            return None
+        return Window(start, end_, active.tz)
 
     def _filter(self, src: SourceFile, path: Path_, s: S.Scope) -> ScopeFilter:
         for field, known in (

@@ -247,6 +247,11 @@ class _Decider:
         res.decisions.extend(decisions)
 
     def _explain_conditions(self, rule: CompiledRule, env: Env, event_id: str) -> bool:
+        window = rule.window
+        if window is not None and not window.holds(env.now):
+            self._note(event_id, f"rule {rule.id}: campaign not active at the event's time "
+                                 f"({window.describe()}) -> not considered")
+            return False
         try:
             ok = True
             for c in rule.conditions:
