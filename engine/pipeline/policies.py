@@ -2,74 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from engine.dsl.durations import format_duration as fmt
 from engine.dsl.timefns import MAX_TS, MIN_TS, in_range
 from engine.models.decision import Decision, decision_id
 from engine.models.state import CustomerState, SentRecord
-from engine.pack.model import CompiledRule, Param, RulePack, ScopeFilter
+from engine.pack.model import ChannelChoice, CompiledRule, Param, RulePack
+from engine.pipeline.choice import CHANNEL_CHOSEN, channel_order
 from engine.pipeline.guards import PARAM_ERROR, POLICY_ERROR, RuleFault, describe, json_value
 from engine.pipeline.quiet import deliver_after
+from engine.pipeline.scopes import ScopeMemo, in_holdout
+
+__all__ = ["Arbiter", "ScopeMemo", "in_holdout"]  # the last two moved to scopes.py
 from engine.pipeline.state_ops import Env
-
-
-def in_holdout(customer: str, percent: float, salt: str) -> bool:
-    """Deterministic: the same customer is in the same group on every worker and replay."""
-    h = hashlib.blake2b(f"{salt}\x1f{customer}".encode(), digest_size=8).digest()
-    return int.from_bytes(h, "big") % 10000 < percent * 100
-
-
-class ScopeMemo:
-    """Which caps and policies apply to a (category, message, channel), worked out once.
-
-    One per batch (the pack does not change within one): scope checks were a large part of
-    arbitration, repeated for every history record and every candidate.
-    """
-
-    __slots__ = ("_candidates", "_caps", "_pack", "_policies")
-
-    def __init__(self, pack: RulePack) -> None:
-        self._pack = pack
-        self._caps: dict[tuple[str, str, str], tuple[int, ...]] = {}
-        self._policies: dict[tuple[str, str, str], tuple[int, ...]] = {}
-        self._candidates: dict[tuple[str, str, str], tuple[tuple[int, ...], tuple[int, ...]]] = {}
-
-    def candidate(self, category: str, message: str,
-                  channel: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """(policies, caps) covering a candidate message on a channel: one lookup."""
-        key = (category, message, channel)
-        both = self._candidates.get(key)
-        if both is None:
-            both = self._candidates[key] = (self.policies(category, message, channel),
-                                            self.record_caps(category, message, channel))
-        return both
-
-    def record_caps(self, category: str, message: str, channel: str) -> tuple[int, ...]:
-        """Indexes of the caps whose scope covers such a record, in pack order."""
-        return _covering(self._caps, self._pack.caps, (category, message, channel))
-
-    def policies(self, category: str, message: str, channel: str) -> tuple[int, ...]:
-        """Indexes of the policies whose scope covers such a message, in pack order."""
-        return _covering(self._policies, self._pack.policies, (category, message, channel))
-
-
-class _Scoped(Protocol):
-    @property
-    def scope(self) -> ScopeFilter: ...
-
-
-def _covering(cache: dict[tuple[str, str, str], tuple[int, ...]], items: Sequence[_Scoped],
-              key: tuple[str, str, str]) -> tuple[int, ...]:
-    """Indexes of ``items`` whose scope matches ``key``, worked out once per key."""
-    hits = cache.get(key)
-    if hits is None:
-        hits = cache[key] = tuple(i for i, item in enumerate(items)
-                                  if item.scope.matches_record(*key))
-    return hits
 
 
 class Arbiter:
@@ -295,46 +242,90 @@ class Arbiter:
         return out, failed
 
     def consider(self, rule: CompiledRule) -> list[Decision]:
+        choice = rule.choice
+        if choice is not None:
+            return self._consider_one(rule, choice)
         made: list[Decision] = []
         params, bad_params = self.params(rule)
-        limit = self.pack.settings.max_per_event_per_channel
         for ch in rule.channels:
-            trace: list[str] = []
-            reasons = self.reasons(rule, ch, trace if self.trace else None)
-            if bad_params:
-                reasons.insert(0, PARAM_ERROR)
-                if self.trace:
-                    trace.extend(f"{note} -> {PARAM_ERROR}" for note in bad_params)
-            if self._timeless and POLICY_ERROR not in reasons:
-                reasons.append(POLICY_ERROR)
-                if self.trace:
-                    trace.append(f"event time outside years 1 to 9999 -> {POLICY_ERROR}")
-            after = None
+            reasons, after, trace = self._judge(rule, ch, bad_params)
             if not reasons:
-                used = self.slots.get(ch, 0)
-                if used >= limit:
-                    reasons = ["lower_priority"]
+                self._take(rule, ch)
+            if self.trace:
+                trace.append("sent" if not reasons else "suppressed: " + ", ".join(reasons))
+            made.append(self._decision(rule, ch, params, reasons, after, trace))
+        self.decisions.extend(made)
+        return made
+
+    def _judge(
+        self, rule: CompiledRule, ch: str, bad_params: list[str]
+    ) -> tuple[list[str], float | None, list[str]]:
+        """Why ``rule`` may not go out on ``ch`` now (nothing: it may), when it would be
+        delivered (quiet hours), and the trace. Takes nothing: see :meth:`_take`."""
+        trace: list[str] = []
+        reasons = self.reasons(rule, ch, trace if self.trace else None)
+        if bad_params:
+            reasons.insert(0, PARAM_ERROR)
+            if self.trace:
+                trace.extend(f"{note} -> {PARAM_ERROR}" for note in bad_params)
+        if self._timeless and POLICY_ERROR not in reasons:
+            reasons.append(POLICY_ERROR)
+            if self.trace:
+                trace.append(f"event time outside years 1 to 9999 -> {POLICY_ERROR}")
+        after = None
+        if not reasons:
+            limit = self.pack.settings.max_per_event_per_channel
+            if self.slots.get(ch, 0) >= limit:
+                reasons = ["lower_priority"]
+                if self.trace:
+                    trace.append(
+                        f"arbitration: {ch} already has {limit} message(s) for "
+                        "this event -> lower_priority"
+                    )
+            elif self.pack.quiet_hours:
+                try:
+                    after, quiet = deliver_after(self.pack, rule, ch, self.env)
+                except Exception as exc:  # fail closed: no safe delivery time known
+                    self._fault("quiet_hours", describe(exc))
+                    reasons = [POLICY_ERROR]
                     if self.trace:
-                        trace.append(
-                            f"arbitration: {ch} already has {limit} message(s) for "
-                            "this event -> lower_priority"
-                        )
+                        trace.append(f"quiet hours raised {describe(exc)} -> {POLICY_ERROR}")
                 else:
-                    if self.pack.quiet_hours:
-                        try:
-                            after, quiet = deliver_after(self.pack, rule, ch, self.env)
-                        except Exception as exc:  # fail closed: no safe delivery time known
-                            self._fault("quiet_hours", describe(exc))
-                            reasons = [POLICY_ERROR]
-                            if self.trace:
-                                trace.append(f"quiet hours raised {describe(exc)} -> "
-                                             f"{POLICY_ERROR}")
-                        else:
-                            if self.trace and quiet:
-                                trace.append(f"quiet hours {quiet}: deferred")
-                    if not reasons:
-                        self.slots[ch] = used + 1
-                        self._record(rule, ch)
+                    if self.trace and quiet:
+                        trace.append(f"quiet hours {quiet}: deferred")
+        return reasons, after, trace
+
+    def _take(self, rule: CompiledRule, ch: str) -> None:
+        """``rule`` goes out on ``ch``: it takes one of the channel's slots for this event."""
+        self.slots[ch] = self.slots.get(ch, 0) + 1
+        self._record(rule, ch)
+
+    def _consider_one(self, rule: CompiledRule, choice: ChannelChoice) -> list[Decision]:
+        """One channel for the message: the first, in order, that may send now; if every
+        one that passes would wait for quiet hours to end, the first of those. Channels
+        before it keep their own reasons; the others are suppressed ``channel_chosen``."""
+        params, bad_params = self.params(rule)
+        order, why = channel_order(choice, rule.channels, self.st.attributes)
+        judged: list[tuple[list[str], float | None, list[str]]] = []
+        pick: str | None = None
+        for ch in order:
+            reasons, after, trace = self._judge(rule, ch, bad_params)
+            judged.append((reasons, after, trace))
+            if not reasons and (after is None or pick is None):
+                pick = ch
+                if after is None:
+                    break  # sends now: the channels after it are not even checked
+        made: list[Decision] = []
+        for i, ch in enumerate(order):
+            reasons, after, trace = judged[i] if i < len(judged) else ([], None, [])
+            if ch == pick:
+                self._take(rule, ch)
+                if self.trace:
+                    trace.append(f"channel choice {why}: {ch} carries it")
+            elif not reasons:
+                reasons, after = [CHANNEL_CHOSEN], None
+                if self.trace:
+                    trace.append(f"channel choice {why}: {pick} carries it -> {CHANNEL_CHOSEN}")
             if self.trace:
                 trace.append("sent" if not reasons else "suppressed: " + ", ".join(reasons))
             made.append(self._decision(rule, ch, params, reasons, after, trace))
