@@ -20,6 +20,9 @@ from engine.models.state import CustomerState, SentRecord
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC).timestamp()
 PER_CALL_S = 0.25  # generous on a shared machine; the unbounded cases took minutes
+# load-time preparation runs once per pack load (compiling \pL{200} for RE2 alone takes
+# ~0.15 s, more on a loaded machine): bounded, but not held to the per-event limit
+PER_PREP_S = 2.0
 YEAR_10000 = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp() + 12 * 3600
 
 NUMBERS: list[Any] = [
@@ -68,7 +71,7 @@ def test_every_function_is_total_and_fast_on_extreme_arguments() -> None:
             # load-time preparation: a value, or a ValueError the author sees; never a hang
             for c in CONSTANTS:
                 _, took = _timed(_constant, prep, c)
-                assert took < PER_CALL_S, (name, "constant", repr(c)[:40], took)
+                assert took < PER_PREP_S, (name, "constant", repr(c)[:40], took)
             prepared[i] = [v for c in CONSTANTS if (v := _constant(prep, c)) is not None]
         if name == "duration":
             continue  # evaluated at compile time only: its prep is all there is
