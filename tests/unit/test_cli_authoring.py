@@ -137,7 +137,7 @@ def test_explain_shows_conditions_policies_and_why() -> None:
     assert "=> suppressed browse_offer via email because open_complaint" in out
     assert "meets expectations" in out
     missing = runner.invoke(
-        app, ["explain", str(SCENARIOS / "consent-per-channel.yaml"), "--step", "zz"]
+        app, ["explain", str(SCENARIOS / "channel-consent.yaml"), "--step", "zz"]
     )
     assert missing.exit_code == 1
 
