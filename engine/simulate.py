@@ -21,6 +21,8 @@ from engine.models.decision import Decision
 from engine.models.event import Envelope, parse_event
 from engine.pack.model import RulePack
 from engine.pipeline import RuleFault
+from engine.scenarios.seeds import StartingState
+from engine.state.memory import MemoryStateStore
 
 BATCH = 500
 
@@ -93,17 +95,31 @@ async def simulate_async(
     until: float | None = None,
     trace: bool = False,
     progress: Callable[[int], None] | None = None,
+    state: StartingState | None = None,
 ) -> Simulation:
-    engine = Engine(pack, trace=trace)
+    """Run ``source`` through ``pack``. ``state`` gives customers' starting states; its
+    relative times count from the first event's time. Raises ScenarioError for a starting
+    state the pack cannot take."""
+    store = MemoryStateStore()
+    engine = Engine(pack, store, trace=trace)
     sim = Simulation()
     chunk: list[Envelope] = []
     clock = float("-inf")
+    unseeded = state
+
+    def seed(start: float | None) -> None:
+        nonlocal unseeded
+        if unseeded is not None:
+            for st in unseeded.states(pack, start):
+                store.seed(st)
+            unseeded = None
 
     async def flush() -> None:
         nonlocal clock
         if not chunk:
             return
         first = chunk[0].event.at.timestamp()
+        seed(first)
         if first > clock:
             clock = first
             ticked = await engine.tick(clock)
@@ -127,6 +143,7 @@ async def simulate_async(
         if len(chunk) >= BATCH:
             await flush()
     await flush()
+    seed(until)  # no events: relative times count from --until, if given
     end = until if until is not None else clock
     if end > float("-inf"):
         ticked = await engine.tick(end)

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the repository, the example pack, the shared scenarios."""
+"""Shared test fixtures: the repository, the example pack, its scenarios, the shared ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,16 @@ from engine.pack.model import RulePack
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"
-SCENARIOS = REPO.parent / "shared" / "scenarios"
+# The project's own scenario suite for the example pack (`tact rules test rules/` runs it).
+SCENARIOS = RULES / "scenarios"
+# The acceptance scenarios beside the repository, where there are any (not in a clone alone).
+_SHARED = REPO.parent / "shared" / "scenarios"
+SHARED_SCENARIOS: Path | None = _SHARED if _SHARED.is_dir() else None
+NO_SHARED = f"no shared acceptance scenarios beside the repository ({_SHARED} does not exist)"
+
+
+def scenario_files(where: Path | None) -> list[Path]:
+    return sorted(where.glob("*.yaml")) if where is not None else []
 
 
 @pytest.fixture(scope="session")

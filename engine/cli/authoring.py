@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +20,14 @@ from engine.cli.rules import load_or_exit
 from engine.errors import ScenarioError
 
 if TYPE_CHECKING:
+    from engine.scenarios.seeds import StartingState
     from engine.simulate import Change
 
 MAX_FAULT_LINES = 20  # faults listed one by one; the table counts them all
+STATE_HELP = (
+    "Customers' starting states (YAML or JSON): customer id -> attributes, consent, "
+    "counters, timestamps, windows, contexts, history, as in a scenario's customers:."
+)
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -43,10 +50,10 @@ def explain(
     pack = load_or_exit(rules or [Path("rules")])
     try:
         sc = load_scenario(scenario)
+        result = asyncio.run(run_scenario(pack, sc, trace=True))
     except ScenarioError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
-    result = asyncio.run(run_scenario(pack, sc, trace=True))
     out.print(f"[bold]{sc.scenario}[/bold] with {pack.name}@{pack.version}")
     if sc.story:
         out.print(f"[dim]{sc.story}[/dim]")
@@ -92,13 +99,17 @@ def simulate(
     rules: list[Path] = typer.Option(None, "--rules", help="Rule pack (default: rules/)."),
     until: str | None = typer.Option(None, help="Advance the clock to this ISO time at the end."),
     trace: bool = typer.Option(False, help="Fill each decision's trace."),
+    state: Path | None = typer.Option(None, "--state", help=STATE_HELP),
 ) -> None:
     """Run events through a pack: decisions as JSON lines on stdout, a summary on stderr."""
     from engine.simulate import read_events, simulate_async
 
     pack = load_or_exit(rules or [Path("rules")])
     end = _iso(until) if until else None
-    sim = asyncio.run(simulate_async(pack, read_events(events), until=end, trace=trace))
+    seeds = _state_or_exit(state)
+    with _fail_on_bad_state():
+        sim = asyncio.run(simulate_async(pack, read_events(events), until=end, trace=trace,
+                                         state=seeds))
     write = sys.stdout.buffer.write
     for d in sim.decisions:
         write(d.to_json() + b"\n")
@@ -149,6 +160,7 @@ def replay(
     fmt: str = typer.Option(
         "text", "--format", help="text, or json: every difference as one JSON document."
     ),
+    state: Path | None = typer.Option(None, "--state", help=STATE_HELP),
 ) -> None:
     """Run two pack versions over the same events and show what would change."""
     from engine.simulate import diff_decisions, read_events, replay_report, simulate_async
@@ -157,8 +169,9 @@ def replay(
         raise typer.BadParameter(f"--format must be text or json, not {fmt!r}")
     a = load_or_exit(rules)
     b = load_or_exit(compare)
+    seeds = _state_or_exit(state)
     total = sum(1 for line in events.open("rb") if line.strip())
-    with Progress(
+    with _fail_on_bad_state(), Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -168,11 +181,13 @@ def replay(
     ) as progress:
         ta = progress.add_task(f"{a.name}@{a.version}", total=total)
         sa = asyncio.run(
-            simulate_async(a, read_events(events), progress=lambda n: progress.advance(ta, n))
+            simulate_async(a, read_events(events), state=seeds,
+                           progress=lambda n: progress.advance(ta, n))
         )
         tb = progress.add_task(f"{b.name}@{b.version}", total=total)
         sb = asyncio.run(
-            simulate_async(b, read_events(events), progress=lambda n: progress.advance(tb, n))
+            simulate_async(b, read_events(events), state=seeds,
+                           progress=lambda n: progress.advance(tb, n))
         )
     changes = diff_decisions(sa.decisions, sb.decisions)
     if fmt == "json":
@@ -234,6 +249,28 @@ def _print_changes(
         for r, n in per_reason.most_common():
             rt.add_row(r, str(n))
         out.print(rt)
+
+
+def _state_or_exit(path: Path | None) -> StartingState | None:
+    if path is None:
+        return None
+    from engine.scenarios import load_state_file
+
+    try:
+        return load_state_file(path)
+    except ScenarioError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _fail_on_bad_state() -> Iterator[None]:
+    """A starting state the pack cannot take (e.g. a context it does not define): exit 1."""
+    try:
+        yield
+    except ScenarioError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
 
 
 def _iso(text: str) -> float:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from engine.errors import RulePackError, ScenarioError
-from engine.pack.loader import load_pack
+from engine.pack.loader import SCENARIOS_DIR, load_pack
 from engine.pack.model import RulePack
 from engine.pack.schema import json_schema
 
@@ -50,26 +50,41 @@ def check(
 @app.command()
 def test(
     rules: list[Path] = typer.Argument(None, help="Rule files or directories (default: rules/)."),
-    scenarios: Path = typer.Option(
-        Path("../shared/scenarios"), "--scenarios", help="A scenario file or a directory of them."
+    scenarios: list[Path] = typer.Option(
+        None, "--scenarios",
+        help="A scenario file or a directory of them (default: each pack directory's "
+        "scenarios/).",
     ),
     verbose: bool = typer.Option(False, "-v", help="Show every step's decisions."),
 ) -> None:
     """Run scenario files against a pack: one line per scenario, then 'N passed, M failed'."""
     from engine.scenarios import load_scenarios, run_scenario
 
-    pack = load_or_exit(rules or [Path("rules")])
+    paths = rules or [Path("rules")]
+    pack = load_or_exit(paths)
+    where = scenarios or [p / SCENARIOS_DIR for p in paths if (p / SCENARIOS_DIR).is_dir()]
+    if not where:
+        looked = ", ".join(str(p / SCENARIOS_DIR) for p in paths if p.is_dir()) or "none"
+        err.print(f"no scenarios: no {SCENARIOS_DIR}/ directory in the pack (looked for: "
+                  f"{looked}); write them there or give --scenarios FILE|DIR", markup=False)
+        raise typer.Exit(1)
     try:
-        loaded = load_scenarios(scenarios)
+        loaded = [sc for place in where for sc in load_scenarios(place)]
     except ScenarioError as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
     if not loaded:
-        err.print(f"[red]no scenarios found in {scenarios}[/red]")
+        err.print(f"no scenarios (*.yaml) found in {', '.join(map(str, where))}", markup=False)
         raise typer.Exit(1)
     passed = failed = 0
     for sc in loaded:
-        result = asyncio.run(run_scenario(pack, sc))
+        try:
+            result = asyncio.run(run_scenario(pack, sc))
+        except ScenarioError as exc:  # a starting state the pack cannot take
+            failed += 1
+            out.print(f"[red]FAIL[/red] {sc.scenario}")
+            out.print(f"    {exc}", markup=False)
+            continue
         if result.passed:
             passed += 1
             out.print(f"[green]PASS[/green] {sc.scenario}")

@@ -2,7 +2,8 @@
 
 from engine.models.decision import Decision, Outcome
 from engine.models.event import Envelope, Event, parse_event
-from engine.models.state import CustomerSeed, CustomerState, PendingFollowup, SentRecord
+from engine.models.seed import CustomerSeed, SentSeed
+from engine.models.state import CustomerState, PendingFollowup, SentRecord
 
 __all__ = [
     "CustomerSeed",
@@ -13,5 +14,6 @@ __all__ = [
     "Outcome",
     "PendingFollowup",
     "SentRecord",
+    "SentSeed",
     "parse_event",
 ]

@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from itertools import starmap
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from engine.errors import StateDecodeError
 
 WIRE_VERSION = 1
@@ -304,16 +302,3 @@ WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("last_event", _last_event),
 )
 
-
-class CustomerSeed(BaseModel):
-    """What is known of a customer up front (scenario files, profile imports)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    consent: dict[str, bool] = Field(default_factory=dict)
-
-    def to_state(self, customer: str) -> CustomerState:
-        return CustomerState(
-            customer=customer, attributes=dict(self.attributes), consent=dict(self.consent)
-        )

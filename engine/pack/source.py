@@ -120,7 +120,8 @@ def _plain(node: Any, path: Path_, marks: dict[Path_, Mark]) -> Any:
 
 
 def read_source(
-    path: Path, display: str | None = None, max_bytes: int = MAX_FILE_BYTES
+    path: Path, display: str | None = None, max_bytes: int = MAX_FILE_BYTES, *,
+    kind: str = "rule",
 ) -> tuple[SourceFile | None, RuleIssue | None]:
     """Load one YAML file of at most ``max_bytes``. On an error, return the issue with its
     position."""
@@ -129,32 +130,32 @@ def read_source(
         with path.open("rb") as fh:
             raw = fh.read(max_bytes + 1)  # never more, even if the file grows meanwhile
         if len(raw) > max_bytes:
-            return None, _too_big(name, max_bytes)
+            return None, _too_big(name, max_bytes, kind)
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, RuleIssue(f"cannot read file: {exc}", SourceLocation(name, 1, 1))
-    return parse_source(text, name, max_bytes)
+    return parse_source(text, name, max_bytes, kind=kind)
 
 
-def _too_big(name: str, max_bytes: int) -> RuleIssue:
+def _too_big(name: str, max_bytes: int, kind: str = "rule") -> RuleIssue:
     return RuleIssue(
-        f"rule file over the {max_bytes}-byte limit: split it or shorten it",
+        f"{kind} file over the {max_bytes}-byte limit: split it or shorten it",
         SourceLocation(name, 1, 1),
         code="size",
     )
 
 
-def _refused(event: Event) -> str | None:
-    """Why ``event`` may not appear in a rule file, or None."""
+def _refused(event: Event, kind: str) -> str | None:
+    """Why ``event`` may not appear in a ``kind`` file ("rule", "scenario"), or None."""
     if isinstance(event, AliasEvent) or getattr(event, "anchor", None) is not None:
         return (
-            "YAML anchors and aliases (&name, *name, <<: *name) are not allowed in rule "
+            f"YAML anchors and aliases (&name, *name, <<: *name) are not allowed in {kind} "
             "files: they can expand exponentially ('billion laughs'); repeat the value instead"
         )
     tag = getattr(event, "tag", None)
     if tag is not None:
         return (
-            f"YAML tags are not allowed in rule files (found {str(tag)!r}): "
+            f"YAML tags are not allowed in {kind} files (found {str(tag)!r}): "
             "write a plain value"
         )
     return None
@@ -171,24 +172,37 @@ class _RuleFileComposer(Composer):
     so a refused file costs one pass over the text however far its aliases would expand.
     """
 
+    kind = "rule"
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.parser.peek_event()
-        reason = _refused(event)
+        reason = _refused(event, self.kind)
         if reason is not None:
             raise _RefusedConstruct(problem=reason, problem_mark=event.start_mark)
         return super().compose_node(parent, index)
 
 
+class _ScenarioFileComposer(_RuleFileComposer):
+    kind = "scenario"
+
+
+_COMPOSERS: dict[str, type[_RuleFileComposer]] = {
+    "rule": _RuleFileComposer,
+    "scenario": _ScenarioFileComposer,
+}
+
+
 def parse_source(
-    text: str, name: str, max_bytes: int = MAX_FILE_BYTES
+    text: str, name: str, max_bytes: int = MAX_FILE_BYTES, *, kind: str = "rule"
 ) -> tuple[SourceFile | None, RuleIssue | None]:
-    """Parse one rule file's text. Tags, anchors and aliases are refused before anything is
-    constructed: a tag would otherwise load as an opaque object (read as "no value"), and
-    aliases can make a few hundred bytes expand into gigabytes."""
+    """Parse one rule file's text (or, with ``kind="scenario"``, a scenario or starting-state
+    file's). Tags, anchors and aliases are refused before anything is constructed: a tag
+    would otherwise load as an opaque object (read as "no value"), and aliases can make a
+    few hundred bytes expand into gigabytes."""
     if len(text.encode("utf-8")) > max_bytes:
-        return None, _too_big(name, max_bytes)
+        return None, _too_big(name, max_bytes, kind)
     yaml = YAML(typ="rt")
-    yaml.Composer = _RuleFileComposer
+    yaml.Composer = _COMPOSERS[kind]
     yaml.max_depth = MAX_DEPTH
     yaml.allow_duplicate_keys = False
     yaml.preserve_quotes = True  # so positions inside quoted expressions are exact
@@ -214,8 +228,11 @@ def parse_source(
         data = {}
     source = SourceFile(name, text, data, marks)
     if not isinstance(data, dict):
+        what = "a rule file must be a mapping of sections (rules:, messages:, ...)"
+        if kind != "rule":
+            what = f"a {kind} file must be a mapping (key: value lines)"
         return None, RuleIssue(
-            "a rule file must be a mapping of sections (rules:, messages:, ...)",
+            what,
             SourceLocation(name, 1, 1, source.line_text(1)),
         )
     return source, None

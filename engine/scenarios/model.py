@@ -1,17 +1,20 @@
-"""The scenario file format (see shared/scenarios/README.md)."""
+"""The scenario file format (docs/scenarios.md). Errors point at file:line:col."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from engine.errors import ScenarioError
+from engine.errors import EventValidationError
 from engine.models.event import Envelope, Event, parse_event
-from engine.models.state import CustomerSeed
+from engine.models.seed import CustomerSeed
+from engine.models.state import CustomerState
+from engine.pack.model import RulePack
+from engine.pack.source import SourceFile
+from engine.scenarios.seeds import StartingState
+from engine.scenarios.source import invalid, located, read_yaml
 
 
 class _M(BaseModel):
@@ -61,23 +64,45 @@ class Scenario(_M):
     steps: list[Step]
     expect: dict[str, StepExpect] = Field(default_factory=dict)
     path: str = Field("", exclude=True)
+    _source: SourceFile | None = PrivateAttr(default=None)
+
+    @property
+    def start(self) -> float | None:
+        """The first step's time: relative times in ``customers`` count from it."""
+        return self.steps[0].at.timestamp() if self.steps else None
+
+    def states(self, pack: RulePack) -> list[CustomerState]:
+        """The customers' starting states for ``pack`` (raises ScenarioError, located)."""
+        seeds = StartingState(self.customers, self._source, ("customers",))
+        return seeds.states(pack, self.start)
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    p = Path(path)
+    """Read and check one scenario file; any error is a ScenarioError at file:line:col."""
+    src = read_yaml(path)
+    if "path" in src.data:
+        raise located(src, ("path", "__key__"), "unknown key 'path' in the file")
     try:
-        data = YAML(typ="safe").load(p.read_text(encoding="utf-8"))
-        sc = Scenario.model_validate({**data, "path": str(p)})
-    except (OSError, YAMLError) as exc:
-        raise ScenarioError(f"{p}: {exc}") from None
+        sc = Scenario.model_validate({**src.data, "path": str(path)})
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ScenarioError(f"{p}: {loc}: {first['msg']}") from None
-    ids = [s.id for s in sc.steps]
-    unknown = sorted(set(sc.expect) - set(ids))
-    if unknown:
-        raise ScenarioError(f"{p}: expect names unknown steps: {', '.join(unknown)}")
+        raise invalid(src, exc) from None
+    sc._source = src
+    for i, step in enumerate(sc.steps):
+        try:
+            step.envelope()
+        except EventValidationError as exc:
+            raise located(src, _event_path(step, i, exc.reason),
+                          f"step {step.id}: event {exc.reason}") from None
+    seen: set[str] = set()
+    for i, step in enumerate(sc.steps):
+        if step.id in seen:
+            raise located(src, ("steps", i, "id"), f"step id {step.id!r} is used twice")
+        seen.add(step.id)
+    for name in sc.expect:
+        if name not in seen:
+            raise located(src, ("expect", name, "__key__"),
+                          f"expect names an unknown step {name!r} (steps: "
+                          f"{', '.join(s.id for s in sc.steps)})")
     return sc
 
 
@@ -85,3 +110,10 @@ def load_scenarios(where: str | Path) -> list[Scenario]:
     p = Path(where)
     files = sorted(p.glob("*.yaml")) + sorted(p.glob("*.yml")) if p.is_dir() else [p]
     return [load_scenario(f) for f in files]
+
+
+def _event_path(step: Step, index: int, reason: str) -> tuple[str | int, ...]:
+    """Where an event's error is: at the field its reason names ("type: ..."), if any."""
+    field = reason.split(":", 1)[0].split(".", 1)[0]
+    inside = step.event is not None and field in step.event
+    return ("steps", index, "event", field) if inside else ("steps", index, "event")

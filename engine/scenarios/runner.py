@@ -41,8 +41,8 @@ class ScenarioResult:
 
 async def run_scenario(pack: RulePack, sc: Scenario, *, trace: bool = False) -> ScenarioResult:
     store = MemoryStateStore()
-    for cid, seed in sc.customers.items():
-        store.seed(seed.to_state(cid))
+    for state in sc.states(pack):
+        store.seed(state)
     engine = Engine(pack, store, trace=trace)
     runs: list[StepRun] = []
     for step in sc.steps:

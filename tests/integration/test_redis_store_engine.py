@@ -6,7 +6,6 @@ Every test works under its own key prefix (``tact-test-<uuid>:``) and deletes it
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +16,11 @@ from engine.pack.model import RulePack
 from engine.scenarios.check import check_step
 from engine.scenarios.model import Scenario, load_scenarios
 from engine.state.redis import RedisStateStore
+from tests.conftest import REPO, SCENARIOS, SHARED_SCENARIOS
 from tests.integration.redis_utils import Target, seed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED_SCENARIOS = REPO.parent / "shared" / "scenarios"
 
 
 # -- the embedded pipeline on Redis -------------------------------------------------------
@@ -68,15 +66,15 @@ def _open(target: Target, prefix: str) -> RedisStateStore:
     return RedisStateStore.from_settings(target.settings(), prefix=prefix)
 
 
-async def _seed(store: RedisStateStore, sc: Scenario) -> None:
+async def _seed(store: RedisStateStore, sc: Scenario, pack: RulePack) -> None:
     if sc.customers:
-        await seed(store, {cid: s.to_state(cid) for cid, s in sc.customers.items()}, 0)
+        await seed(store, {st.customer: st for st in sc.states(pack)}, 0)
 
 
 async def _run(pack: RulePack, sc: Scenario, target: Target, prefix: str) -> list[str]:
     """Run a scenario as the scenario runner does, on a new Redis connection per step."""
     seeder = _open(target, prefix)
-    await _seed(seeder, sc)
+    await _seed(seeder, sc, pack)
     await seeder.close()
     problems: list[str] = []
     for step in sc.steps:
@@ -103,7 +101,7 @@ async def test_embedded_engine_on_redis_sends_once_and_detects_the_duplicate(
     pack: RulePack, target: Target, prefix: str
 ) -> None:
     sc = Scenario.model_validate(DUPLICATE_SHIPMENT)
-    await _seed(store := _open(target, prefix), sc)
+    await _seed(store := _open(target, prefix), sc, pack)
     await store.close()
 
     env1, env2 = (s.envelope() for s in sc.steps)
@@ -132,12 +130,12 @@ async def test_embedded_engine_on_redis_sends_once_and_detects_the_duplicate(
     assert state.version == 1  # the seed was version 0
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    load_scenarios(SHARED_SCENARIOS) if SHARED_SCENARIOS.is_dir() else [],
-    ids=lambda sc: sc.scenario,
-)
-async def test_shared_scenarios_pass_on_redis(
+@pytest.mark.parametrize("scenario", [
+    *[pytest.param(sc, id=sc.scenario) for sc in load_scenarios(SCENARIOS)],
+    *([pytest.param(sc, id=f"shared-{sc.scenario}") for sc in load_scenarios(SHARED_SCENARIOS)]
+      if SHARED_SCENARIOS is not None else []),
+])
+async def test_scenarios_pass_on_redis(
     pack: RulePack, scenario: Scenario, redis_url: str, prefix: str
 ) -> None:
     assert await _run(pack, scenario, Target(redis_url, cluster=False), prefix) == []

@@ -1,10 +1,11 @@
-"""Every shared scenario, end to end through Kafka and Redis (a single server, then the local
-Redis Cluster), against embedded mode.
+"""Every scenario of the project (rules/scenarios) and, where they are beside the repository,
+every shared acceptance scenario, end to end through Kafka and Redis (a single server, then
+the local Redis Cluster), against embedded mode.
 
 Per scenario: a worker (in-process, real Kafka and Redis, own topics, group and key prefix),
-the customers seeded in the state changelog (the worker rebuilds Redis from it). Per step,
-as the embedded runner does: the clock moves to the step's time first (a tick record on
-every partition: due follow-ups fire), then the step's event is produced with a
+the customers' starting states seeded in the state changelog (the worker rebuilds Redis from
+it). Per step, as the embedded runner does: the clock moves to the step's time first (a tick
+record on every partition: due follow-ups fire), then the step's event is produced with a
 ``tact-received`` header (its ``received``, default ``at``). Each stage waits until the
 group committed past it; the step's decisions are what the decisions topic committed
 meanwhile (read_committed). They must pass ``check_step`` and carry the same decision ids,
@@ -25,6 +26,7 @@ from engine.pack.loader import load_pack
 from engine.scenarios import check_step, load_scenario, run_scenario
 from engine.services import manager
 from engine.worker.runtime import StreamWorker, WorkerOptions
+from tests.conftest import NO_SHARED, RULES, SCENARIOS, SHARED_SCENARIOS, scenario_files
 from tests.integration.kafka_utils import (
     CommittedReader,
     WorkerNames,
@@ -37,9 +39,9 @@ from tests.integration.redis_utils import Target, delete_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-SCENARIOS = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
-FILES = sorted(SCENARIOS.glob("*.yaml"))
-PACK = load_pack(Path(__file__).resolve().parents[2] / "rules")
+FILES = scenario_files(SCENARIOS)
+SHARED = [pytest.param(f, id=f"shared-{f.stem}") for f in scenario_files(SHARED_SCENARIOS)]
+PACK = load_pack(RULES)
 
 
 def _key(d: Decision) -> tuple[Any, ...]:
@@ -48,18 +50,20 @@ def _key(d: Decision) -> tuple[Any, ...]:
 
 
 def test_scenarios_found() -> None:
-    assert FILES, f"no scenarios in {SCENARIOS}"
+    assert len(FILES) >= 12, f"expected the project's scenarios in {SCENARIOS}"
 
 
-@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+@pytest.mark.parametrize("path", [
+    *[pytest.param(f, id=f.stem) for f in FILES],
+    *(SHARED or [pytest.param(None, id="shared", marks=pytest.mark.skip(reason=NO_SHARED))]),
+])
 async def test_scenario_through_kafka(services: manager.Connection, path: Path,
                                       target: Target) -> None:
     sc = load_scenario(path)
     embedded = await run_scenario(PACK, sc)
     names = WorkerNames.new("sc", services.bootstrap_servers, target.url)
     settings = names.settings(batch_max_latency_ms=0, redis_cluster=target.cluster)
-    await seed_states(names, [s.to_state(cid) for cid, s in sc.customers.items()],
-                      settings.events_partitions)
+    await seed_states(names, sc.states(PACK), settings.events_partitions)
 
     worker = StreamWorker(WorkerOptions(settings=settings, worker_id=names.worker_id,
                                         redis_prefix=names.prefix, wall_clock_ticks=False,

@@ -123,20 +123,22 @@ def test_explain_shows_conditions_policies_and_why() -> None:
         app,
         [
             "explain",
-            str(SCENARIOS / "complaint-pauses-promotions.yaml"),
+            str(SCENARIOS / "complaint-holds-promotions.yaml"),
             "--rules",
             str(RULES),
             "--step",
-            "s3",
+            "browses-shoes",
         ],
     )
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "s3 at 2026-03-04T10:00:00+01:00: product_viewed" in out
+    assert "browses-shoes at 2026-02-11T21:15:00+01:00: product_viewed (bruno-2) for bruno" in out
     assert "policy open_complaint: context.open_complaint is True -> open_complaint" in out
     assert "=> suppressed browse_offer via email because open_complaint" in out
     assert "meets expectations" in out
-    missing = runner.invoke(app, ["explain", str(SCENARIOS / "consent.yaml"), "--step", "zz"])
+    missing = runner.invoke(
+        app, ["explain", str(SCENARIOS / "channel-consent.yaml"), "--step", "zz"]
+    )
     assert missing.exit_code == 1
 
 

@@ -25,41 +25,43 @@ def _failing(tmp_path: Path, name: str, old: str, new: str) -> list[str]:
 def test_a_missing_send_shows_the_suppression_and_its_reasons(tmp_path: Path) -> None:
     lines = _failing(
         tmp_path,
-        "complaint-pauses-promotions.yaml",
-        "    sent: []\n    suppressed: [{customer: c-200, message: browse_offer, "
+        "complaint-holds-promotions.yaml",
+        "    sent: []\n    suppressed: [{customer: bruno, message: browse_offer, "
         "reason: open_complaint}]",
-        "    sent: [{customer: c-200, message: browse_offer, channel: email}]",
+        "    sent: [{customer: bruno, message: browse_offer, channel: email}]",
     )
     assert (
-        "s3: missing sent: c-200/browse_offer/email; got suppressed browse_offer/email "
-        "(open_complaint) by rule browse_offer_on_view" in lines
+        "browses-shoes: missing sent: bruno/browse_offer/email; got suppressed "
+        "browse_offer/email (open_complaint) by rule browse_offer_on_view" in lines
     )
 
 
 def test_a_wrong_reason_shows_the_actual_ones(tmp_path: Path) -> None:
     lines = _failing(
         tmp_path,
-        "complaint-pauses-promotions.yaml",
+        "complaint-holds-promotions.yaml",
         "reason: open_complaint}",
         "reason: frequency_cap}",
     )
     assert (
-        "s3: suppressed c-200/browse_offer: reasons [open_complaint], expected frequency_cap; "
-        "got suppressed browse_offer/email (open_complaint) by rule browse_offer_on_view" in lines
+        "browses-shoes: suppressed bruno/browse_offer: reasons [open_complaint], expected "
+        "frequency_cap; got suppressed browse_offer/email (open_complaint) by rule "
+        "browse_offer_on_view" in lines
     )
 
 
 def test_a_missing_suppression_shows_what_was_sent_instead(tmp_path: Path) -> None:
     lines = _failing(
         tmp_path,
-        "consent.yaml",
-        "suppressed: [{customer: c-500, message: shipping_update, reason: no_consent}]",
-        "suppressed: [{customer: c-500, message: shipping_update, reason: no_consent, "
-        "channel: push}]",
+        "channel-consent.yaml",
+        "suppressed: [{customer: dario, message: shipping_update, channel: push, "
+        "reason: no_consent}]",
+        "suppressed: [{customer: dario, message: shipping_update, channel: email, "
+        "reason: no_consent}]",
     )
     assert (
-        "s1: missing suppressed: c-500/shipping_update (no_consent); got sent "
-        "shipping_update/push by rule shipping_update; suppressed shipping_update/email "
+        "first-parcel: missing suppressed: dario/shipping_update (no_consent); got sent "
+        "shipping_update/email by rule shipping_update; suppressed shipping_update/push "
         "(no_consent) by rule shipping_update" in lines
     )
 
@@ -67,8 +69,11 @@ def test_a_missing_suppression_shows_what_was_sent_instead(tmp_path: Path) -> No
 def test_no_decision_at_all_is_said(tmp_path: Path) -> None:
     lines = _failing(
         tmp_path,
-        "consent.yaml",
-        "sent: [{customer: c-500, message: shipping_update, channel: push, params: {order: O-9}}]",
-        "sent: [{customer: c-500, message: ticket_ack, channel: push}]",
+        "channel-consent.yaml",
+        "{customer: dario, message: shipping_update, channel: email, params: {order: O-1}}",
+        "{customer: dario, message: ticket_ack, channel: email}",
     )
-    assert "s1: missing sent: c-500/ticket_ack/push; got no decision for c-500/ticket_ack" in lines
+    assert (
+        "first-parcel: missing sent: dario/ticket_ack/email; got no decision for dario/ticket_ack"
+        in lines
+    )

@@ -1,0 +1,143 @@
+"""A customer's starting state as people write it (scenario files, ``--state`` files).
+
+Times are ISO 8601 with an offset, or a signed duration from the start (the first step of a
+scenario, the first event of a simulation): ``-2h`` is two hours before it, ``3d`` three
+days after it. A context's time is when it stops being active.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from engine.dsl.durations import parse_duration
+from engine.errors import TactError
+from engine.models.state import CustomerState, SentRecord
+
+SeedPath = tuple[str | int, ...]
+
+
+class SeedError(TactError):
+    """A starting state cannot be built: a relative time with no start to count from, or a
+    history entry whose message has no known category. ``path`` is where, in the seed."""
+
+    def __init__(self, path: SeedPath, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """An instant (epoch seconds), or ``offset`` seconds from a start given later."""
+
+    absolute: float | None = None
+    offset: float = 0.0
+
+    def resolve(self, start: float | None, path: SeedPath) -> float:
+        if self.absolute is not None:
+            return self.absolute
+        if start is None:
+            raise SeedError(path, "a relative time needs a start to count from: give an "
+                                  "ISO 8601 time with an offset instead")
+        return start + self.offset
+
+
+def parse_when(value: Any) -> When:
+    """An aware datetime, an ISO 8601 string with an offset, or a signed duration."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("a time needs an offset, e.g. 2026-06-01T10:00:00+02:00")
+        return When(absolute=value.timestamp())
+    if isinstance(value, When):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 time with an offset, or a duration from the "
+                         "start such as -2h or 3d")
+    text = value.strip()
+    sign = -1.0 if text.startswith("-") else 1.0
+    try:
+        return When(offset=sign * parse_duration(text.lstrip("+-")))
+    except ValueError:
+        pass
+    try:
+        return parse_when(datetime.fromisoformat(text))
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither an ISO 8601 time with an offset nor a duration from the "
+            "start such as -2h or 3d"
+        ) from None
+
+
+SeedTime = Annotated[When, BeforeValidator(parse_when)]
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+Count = Annotated[float, BeforeValidator(_number)]
+
+
+class _Seed(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class SentSeed(_Seed):
+    """A message the customer already got: it counts for caps and cooldowns."""
+
+    message: str
+    channel: str
+    at: SeedTime
+    category: str | None = None  # default: the message's category in the pack
+
+
+class CustomerSeed(_Seed):
+    """What is known of a customer up front (scenario files, profile imports, ``--state``)."""
+
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    consent: dict[str, bool] = Field(default_factory=dict)
+    counters: dict[str, Count] = Field(default_factory=dict)
+    timestamps: dict[str, SeedTime] = Field(default_factory=dict)
+    windows: dict[str, list[SeedTime]] = Field(default_factory=dict)  # event times counted
+    contexts: dict[str, SeedTime] = Field(default_factory=dict)  # name -> active until
+    history: list[SentSeed] = Field(default_factory=list)
+
+    def to_state(
+        self,
+        customer: str,
+        *,
+        start: float | None = None,
+        categories: Mapping[str, str] | None = None,
+    ) -> CustomerState:
+        """The state the engine starts from. ``start`` anchors relative times; ``categories``
+        (message -> category, the pack's) fills history entries that give none. Raises
+        :class:`SeedError`."""
+        history = []
+        for i, h in enumerate(self.history):
+            category = h.category or (categories or {}).get(h.message)
+            if category is None:
+                raise SeedError(("history", i, "message"),
+                                f"history: message {h.message!r} is not in the pack (give "
+                                "its category: to use it anyway)")
+            history.append(SentRecord(h.message, h.channel, category,
+                                      h.at.resolve(start, ("history", i, "at"))))
+        history.sort(key=lambda rec: rec.at)  # the engine keeps history oldest first
+        return CustomerState(
+            customer=customer,
+            attributes=dict(self.attributes),
+            consent=dict(self.consent),
+            counters=dict(self.counters),
+            timestamps={k: t.resolve(start, ("timestamps", k))
+                        for k, t in self.timestamps.items()},
+            windows={k: sorted(t.resolve(start, ("windows", k, i)) for i, t in enumerate(ts))
+                     for k, ts in self.windows.items()},
+            contexts={k: t.resolve(start, ("contexts", k)) for k, t in self.contexts.items()},
+            history=history,
+        )

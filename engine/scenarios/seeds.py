@@ -1,0 +1,66 @@
+"""Customers' starting states, checked against the pack they run with.
+
+A name the pack does not know (a context, a window, a counter, a channel) would be stored
+and never read: the scenario would pass or fail for a reason nobody wrote down. So it is
+an error, placed at the name in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.models.seed import CustomerSeed, SeedError
+from engine.models.state import CustomerState
+from engine.pack.model import RulePack
+from engine.pack.source import Path_, SourceFile
+from engine.scenarios.source import customers_of, read_yaml, seed_problem
+
+
+@dataclass
+class StartingState:
+    """Customers as a scenario's ``customers:`` gives them, and where they were written."""
+
+    customers: dict[str, CustomerSeed]
+    source: SourceFile | None = None
+    base: Path_ = ()  # where the customers mapping sits in ``source``
+
+    def states(self, pack: RulePack, start: float | None) -> list[CustomerState]:
+        """Every customer's starting state; relative times count from ``start``. Raises
+        :class:`~engine.errors.ScenarioError` at the offending place in the file."""
+        categories = {m.id: m.category for m in pack.messages.values()}
+        out: list[CustomerState] = []
+        for cid, seed in self.customers.items():
+            try:
+                _check_names(pack, seed)
+                out.append(seed.to_state(cid, start=start, categories=categories))
+            except SeedError as exc:
+                raise seed_problem(self.source, self.base, cid, exc) from None
+        return out
+
+
+def load_state_file(path: str | Path) -> StartingState:
+    """A ``--state`` file: YAML or JSON, customer id -> the fields of a scenario customer."""
+    src = read_yaml(path)
+    return StartingState(customers_of(src, src.data, ()), src, ())
+
+
+def _check_names(pack: RulePack, seed: CustomerSeed) -> None:
+    _known("context", seed.contexts, pack.contexts, "contexts")
+    _known("window", seed.windows, pack.windows, "windows")
+    _known("counter", seed.counters, pack.counters, "counters")
+    _known("timestamp", seed.timestamps, pack.timestamps, "timestamps")
+    for i, h in enumerate(seed.history):
+        if h.channel not in pack.channels:
+            raise SeedError(("history", i, "channel"),
+                            f"history: channel {h.channel!r} is not in the pack "
+                            f"(channels: {', '.join(sorted(pack.channels))})")
+
+
+def _known(what: str, names: Iterable[str], known: Collection[str], section: str) -> None:
+    for name in names:
+        if name not in known:
+            have = ", ".join(sorted(known)) or "none"
+            raise SeedError((section, name, "__key__"),
+                            f"{section}: no {what} {name!r} in the pack (it has: {have})")
