@@ -56,7 +56,9 @@ class Settings(_Model):
 
 
 class EventType(_Model):
-    description: str = ""
+    """An event type the pack listens to, and the fields of its data."""
+
+    description: str = Field("", description="What the event means, for people.")
     data: dict[str, FieldType] | None = Field(
         default_factory=dict,
         description="Fields of event.data and their types; null allows any field.",
@@ -64,12 +66,16 @@ class EventType(_Model):
 
 
 class Trigger(_Model):
+    """Event type(s), with a condition, that start or end a context."""
+
     on: Id | list[Id] = Field(description="Event type(s).")
-    when: Expr | None = None
+    when: Expr | None = Field(None, description="Only when this condition holds.")
 
 
 class Context(_Model):
-    description: str = ""
+    """A named situation in the customer's life, on from a start event until an end or ttl."""
+
+    description: str = Field("", description="What the situation is, for people.")
     ttl: Duration | None = Field(None, description="How long the context lasts once started.")
     start: list[Id | Trigger] = Field(description="Events (with conditions) that start it.")
     end: list[Id | Trigger] = Field(default_factory=list, description="Events that end it.")
@@ -78,9 +84,9 @@ class Context(_Model):
 class Update(_Model):
     """A state update applied when an event arrives, before rules are evaluated."""
 
-    id: Id | None = None
-    on: Id | list[Id]
-    when: Expr | None = None
+    id: Id | None = Field(None, description="A name, for error messages and explain.")
+    on: Id | list[Id] = Field(description="Event type(s) that apply it.")
+    when: Expr | None = Field(None, description="Only when this condition holds.")
     set: dict[Id, Expr | int | float | bool] = Field(
         default_factory=dict, description="Attributes to set from expressions."
     )
@@ -111,12 +117,17 @@ Choose = Annotated[
 
 
 class Message(_Model):
-    category: Id
-    channels: list[Id] = Field(min_length=1)
+    """A message in the catalog: what may be sent, on which channels, with which params."""
+
+    category: Id = Field(description="Its category (caps, policies and consent use it).")
+    channels: list[Id] = Field(min_length=1, description="Channels, in the order tried.")
     choose: Choose = "all"
-    template: str | None = None
-    description: str = ""
-    params: dict[str, Expr | int | float | bool] = Field(default_factory=dict)
+    template: str | None = Field(None, description="Template id for the sender (default: "
+                                 "the message id).")
+    description: str = Field("", description="What the message is, for people.")
+    params: dict[str, Expr | int | float | bool] = Field(
+        default_factory=dict, description="Values for the template, from expressions."
+    )
     cooldown: Duration | None = Field(None, description="Minimum gap, across channels.")
     consent: ConsentNeed | None = Field(
         None, description="'none': sent without the customer's consent (internal, transactional)."
@@ -126,48 +137,62 @@ class Message(_Model):
 class ConsentSection(_Model):
     """Which sends need the customer's consent on the channel (default: all of them)."""
 
-    channels: dict[Id, ConsentNeed] = Field(default_factory=dict)
-    categories: dict[Id, ConsentNeed] = Field(default_factory=dict)
+    channels: dict[Id, ConsentNeed] = Field(
+        default_factory=dict, description="Channel -> 'required' or 'none'."
+    )
+    categories: dict[Id, ConsentNeed] = Field(
+        default_factory=dict, description="Category -> 'required' or 'none'."
+    )
 
 
 class Scope(_Model):
     """Which candidate messages a policy applies to; an empty list means all."""
 
-    categories: list[Id] = Field(default_factory=list)
-    messages: list[Id] = Field(default_factory=list)
-    channels: list[Id] = Field(default_factory=list)
+    categories: list[Id] = Field(default_factory=list, description="Only these categories.")
+    messages: list[Id] = Field(default_factory=list, description="Only these messages.")
+    channels: list[Id] = Field(default_factory=list, description="Only these channels.")
 
 
 class Policy(_Model):
     """Suppress matching messages while a condition holds; the policy id is the reason."""
 
-    description: str = ""
-    when: Expr
-    suppress: Scope
+    description: str = Field("", description="Why the policy exists, for people.")
+    when: Expr = Field(description="While this holds, matching messages are suppressed.")
+    suppress: Scope = Field(description="Which messages it holds back.")
 
 
 class FrequencyCap(Scope):
-    id: Id
-    max: int = Field(ge=0)
-    window: Duration
+    """At most ``max`` matching messages per customer within a sliding window."""
+
+    id: Id = Field(description="The cap's name: the suppression reason is frequency_cap.")
+    max: int = Field(ge=0, description="Messages allowed in the window.")
+    window: Duration = Field(description="How far back sends are counted.")
 
 
 class QuietHours(Scope):
-    id: Id
-    start: ClockTime
-    end: ClockTime
+    """Hours of the customer's local day when matching messages wait (deliver_after)."""
+
+    id: Id = Field(description="The quiet hours' name.")
+    start: ClockTime = Field(description="'HH:MM' local time the quiet starts.")
+    end: ClockTime = Field(description="'HH:MM' local time it ends; before start: next day.")
 
 
 class Holdout(_Model):
-    percent: float = Field(gt=0, le=100)
+    """A control group: this percent of customers never gets the rule's message."""
+
+    percent: float = Field(gt=0, le=100, description="Share of customers held out.")
     salt: str = Field(min_length=1, description="Change it to draw a new group.")
 
 
 class Send(_Model):
-    message: Id
+    """Which message a rule sends, with overrides."""
+
+    message: Id = Field(description="A message of the catalog.")
     channels: list[Id] | None = Field(None, description="Default: the message's channels.")
     choose: Choose | None = Field(None, description="Default: the message's choice.")
-    params: dict[str, Expr | int | float | bool] = Field(default_factory=dict)
+    params: dict[str, Expr | int | float | bool] = Field(
+        default_factory=dict, description="Params added to (or replacing) the message's."
+    )
 
 
 class Active(_Model):
@@ -186,42 +211,54 @@ class Active(_Model):
 
 
 class Rule(_Model):
-    id: Id
-    description: str = ""
-    on: Id | list[Id]
-    when: Expr | list[Expr] | None = None
-    send: Id | Send
-    priority: int = Field(0, ge=-1000, le=1000)
+    """When an event comes in and the conditions hold, send a message (now or later)."""
+
+    id: Id = Field(description="The rule's name, in decisions and explain.")
+    description: str = Field("", description="What the rule is for, for people.")
+    on: Id | list[Id] = Field(description="Event type(s) that trigger it.")
+    when: Expr | list[Expr] | None = Field(
+        None, description="Condition(s); all must hold. Default: always."
+    )
+    send: Id | Send = Field(description="A message id, or {message, channels, choose, params}.")
+    priority: int = Field(
+        0, ge=-1000, le=1000, description="Highest wins a channel when one event fires several."
+    )
     relevance: Duration | None = Field(
         None, description="Longest time from event to receipt before the moment is stale."
     )
-    holdout: Holdout | None = None
+    holdout: Holdout | None = Field(None, description="A control group that gets nothing.")
     after: Duration | None = Field(None, description="Follow-up: send this long after.")
     unless: list[Id] = Field(default_factory=list, description="Follow-up: cancelling events.")
     active: Active | None = Field(None, description="Campaign window (event time).")
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: the rule is kept but never fires.")
 
 
 class RuleFile(_Model):
     """One YAML file of a rule pack."""
 
     pack: str | None = Field(None, description="The pack's name (once per pack).")
-    settings: Settings | None = None
-    channels: list[Id] = Field(default_factory=list)
-    categories: list[Id] = Field(default_factory=list)
+    settings: Settings | None = Field(None, description="Engine behaviour (once per pack).")
+    channels: list[Id] = Field(default_factory=list, description="The channels messages use.")
+    categories: list[Id] = Field(default_factory=list, description="Message categories.")
     constants: dict[Id, ConstantValue] = Field(
         default_factory=dict, description="Named values: const.<name> in expressions."
     )
-    consent: ConsentSection | None = None
-    events: dict[Id, EventType] = Field(default_factory=dict)
-    attributes: dict[Id, FieldType] = Field(default_factory=dict)
-    updates: list[Update] = Field(default_factory=list)
-    contexts: dict[Id, Context] = Field(default_factory=dict)
-    messages: dict[Id, Message] = Field(default_factory=dict)
-    policies: dict[Id, Policy] = Field(default_factory=dict)
-    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
-    quiet_hours: list[QuietHours] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)
+    consent: ConsentSection | None = Field(None, description="Which sends need consent.")
+    events: dict[Id, EventType] = Field(default_factory=dict, description="Event types.")
+    attributes: dict[Id, FieldType] = Field(
+        default_factory=dict, description="Customer attributes and their types."
+    )
+    updates: list[Update] = Field(default_factory=list, description="State changes per event.")
+    contexts: dict[Id, Context] = Field(default_factory=dict, description="Named situations.")
+    messages: dict[Id, Message] = Field(default_factory=dict, description="The catalog.")
+    policies: dict[Id, Policy] = Field(default_factory=dict, description="Suppressions.")
+    frequency_caps: list[FrequencyCap] = Field(
+        default_factory=list, description="Limits on messages per window."
+    )
+    quiet_hours: list[QuietHours] = Field(
+        default_factory=list, description="Local hours when messages wait."
+    )
+    rules: list[Rule] = Field(default_factory=list, description="When to send what.")
 
 
 def json_schema() -> dict[str, Any]:
