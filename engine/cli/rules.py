@@ -1,4 +1,5 @@
-"""`tact rules check | test | schema`: validate, run scenarios, publish the JSON Schema."""
+"""`tact rules check | test | schema | docs`: validate, run scenarios, publish the JSON Schema
+and the reference (docs/rules.md)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 SCHEMA_FILE = Path("rules") / "tact-rules.schema.json"
+DOCS_FILE = Path("docs") / "rules.md"
 
 
 def load_or_exit(paths: list[Path]) -> RulePack:
@@ -125,6 +127,21 @@ def schema(
             raise typer.Exit(1)
         out.print(f"{check_file} is current")
         return
+    if write is not None:
+        write.write_text(text, encoding="utf-8")
+        out.print(f"wrote {write}")
+        return
+    print(text, end="")
+
+
+@app.command()
+def docs(
+    write: Path | None = typer.Option(None, help=f"Write to a file (e.g. {DOCS_FILE})."),
+) -> None:
+    """Print the rules reference (sections, functions, follow-ups, retention) as Markdown."""
+    from engine.pack.reference import render
+
+    text = render()
     if write is not None:
         write.write_text(text, encoding="utf-8")
         out.print(f"wrote {write}")
