@@ -82,7 +82,11 @@ async def _fault(name: str, stack: PrivateStack, workers: Workers) -> None:
 
 
 async def run(stack: PrivateStack, plan: Plan, log: Path, *, commit_timeout: float = 120.0,
+              read_timeout: float = 60.0, sample_every: float = 1.0,
               say: Callable[[str], None] = print) -> Run:
+    """Produce the plan's phases with their faults; what the worker committed and stored.
+    ``commit_timeout``: per wait for the group's commits; ``read_timeout``: for reading the
+    decisions and dead letters back; ``sample_every``: seconds between RSS samples."""
     names = WorkerNames.new("faults", stack.conn.bootstrap_servers, stack.conn.redis_url)
     out = Run(plan, names, customers(plan), phases(plan))
     t0 = time.monotonic()
@@ -93,7 +97,7 @@ async def run(stack: PrivateStack, plan: Plan, log: Path, *, commit_timeout: flo
         say(line)
 
     await seed_states(names, out.start.values(), PARTITIONS)
-    workers = Workers(names, log)
+    workers = Workers(names, log, sample_every=sample_every)
     w = workers.start()
     await w.wait_ready(timeout=60)
     note(f"seeded {len(out.start)} customers; worker ready")
@@ -108,9 +112,11 @@ async def run(stack: PrivateStack, plan: Plan, log: Path, *, commit_timeout: flo
             out.sent.append(sent)
             out.produce_s += seconds
         out.decisions = [orjson.loads(r.value)
-                         for r in await read_committed(names.bootstrap, names.decisions, 60)]
+                         for r in await read_committed(names.bootstrap, names.decisions,
+                                                       read_timeout)]
         out.dead_letters = [orjson.loads(r.value) for r in
-                            await read_committed(names.bootstrap, names.dead_letter, 60)]
+                            await read_committed(names.bootstrap, names.dead_letter,
+                                                 read_timeout)]
         out.exit_code = workers.stop()
         note(f"worker stopped ({out.exit_code}); {len(out.decisions)} decisions, "
              f"{len(out.dead_letters)} dead letters")
