@@ -32,21 +32,23 @@ PHASE_S = 120.0  # one worker SIGKILL per phase
 EXTRA_FAULTS = ("flushall", "kafka_restart", "redis_kill")  # once each, in phases 1, 2, 3
 
 
-def plan(minutes: float, rate: float, customers: int, seed: int) -> Plan:
-    """Phases of about ``PHASE_S`` seconds; each has a worker SIGKILL, and the extra faults
-    go one each to the phases after the first (all in one phase on a short run)."""
+def plan(minutes: float, rate: float, customers: int, seed: int,
+         worker_kills: bool = True) -> Plan:
+    """Phases of about ``PHASE_S`` seconds; each has a worker SIGKILL (unless
+    ``worker_kills`` is off: one incarnation all along, to watch its RSS), and the extra
+    faults go one each to the phases after the first (all in one phase on a short run)."""
     n = max(1, round(minutes * 60 / PHASE_S))
     faults: list[list[str]] = [[] for _ in range(n)]
     for i, extra in enumerate(EXTRA_FAULTS):
         faults[(i + 1) % n].append(extra)
     for fs in faults:
-        fs.append("worker_kill")
+        fs.extend(["worker_kill"] if worker_kills else [])
     return Plan(faults, events_per_phase=int(rate * minutes * 60 / n), customers=customers,
                 rate=rate, seed=seed)
 
 
 async def main(args: argparse.Namespace) -> int:
-    the_plan = plan(args.minutes, args.rate, args.customers, args.seed)
+    the_plan = plan(args.minutes, args.rate, args.customers, args.seed, args.worker_kills)
     base = Path(tempfile.mkdtemp(prefix="tact-soak-"))
     stack = PrivateStack(base / "services")
     print(f"private stack in {base}: Kafka {stack.conn.bootstrap_servers}, Redis "
@@ -93,6 +95,8 @@ def cli() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="events per second")
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-worker-kills", dest="worker_kills", action="store_false",
+                        help="no worker SIGKILL: one incarnation all along (RSS over time)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the private stack running (its dir is printed)")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -50,8 +50,9 @@ class PrivateStack:
         self.settings.kafka_node().stop(30.0)
         self.up()
 
-    def kill_redis(self) -> None:
-        """SIGKILL Redis, then start it again: it reloads its AOF."""
+    def kill_redis(self, down_for: float = 2.0) -> None:
+        """SIGKILL Redis, leave it down ``down_for`` seconds (the worker's batches fail and
+        are retried meanwhile), then start it again: it reloads its AOF."""
         pid = self.settings.redis_node().pid()
         if pid is None:
             raise RuntimeError("the private Redis is not running")
@@ -59,6 +60,7 @@ class PrivateStack:
         deadline = time.monotonic() + 10
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
+        time.sleep(down_for)
         self.up()
 
     def flushall(self) -> None:
@@ -94,6 +96,18 @@ class Incarnation:
     @property
     def seconds(self) -> float:
         return self.samples[-1][0] - self.started if self.samples else 0.0
+
+    def per_minute(self) -> list[int]:
+        """The RSS (KiB) at each whole minute since the first sample, and the last one."""
+        if not self.samples:
+            return []
+        t0 = self.samples[0][0]
+        out, minute = [], 0
+        for t, kib in self.samples:
+            if t - t0 >= minute * 60:
+                out.append(kib)
+                minute += 1
+        return [*out, self.samples[-1][1]]
 
     def summary(self) -> str:
         if not self.samples:
@@ -178,4 +192,6 @@ class Workers:
             lines.append(f"growth within the longest incarnation (pid {longest.pid}, "
                          f"{longest.seconds:.0f} s): "
                          f"{(longest.samples[-1][1] - longest.samples[0][1]) / 1024:+.1f} MiB")
+            lines.append("  its RSS by the minute (MiB): " + " ".join(
+                f"{kib / 1024:.1f}" for kib in longest.per_minute()))
         return lines
