@@ -139,18 +139,27 @@ async def _phase(phase: Phase, plan: Plan, producer: AIOKafkaProducer, stack: Pr
     stops = sorted({i for i, _ in phase.faults} | {phase.setup_end, len(phase.records)})
     pending = {i: [f for j, f in phase.faults if j == i] for i, _ in phase.faults}
     started = time.monotonic()
-    paused = 0.0  # time spent in faults: the steady pace resumes after, without a burst
+    paused = 0.0  # the broker's restart: the steady pace resumes after it, without a burst
     done = 0
+    background: list[asyncio.Task[None]] = []
+
+    async def apply(name: str, at: int) -> None:
+        t = time.monotonic()
+        await _fault(name, stack, workers)
+        note(f"phase {phase.index}: {name} at record {at} ({time.monotonic() - t:.1f} s)")
+
     for stop in stops:
         for name in pending.get(done, ()):
             # the probes' set-up is committed: that state is what the fault must not lose
             await wait_committed(names.bootstrap, names.group, after(sent[:phase.setup_end]),
                                  timeout)
-            t = time.monotonic()
-            await _fault(name, stack, workers)
-            paused += time.monotonic() - t
-            note(f"phase {phase.index}: {name} at record {done} "
-                 f"({time.monotonic() - t:.1f} s)")
+            if name == "kafka_restart":  # nothing can be produced meanwhile
+                t = time.monotonic()
+                await apply(name, done)
+                paused += time.monotonic() - t
+            else:  # the load goes on through a Redis outage, a flush, a worker restart
+                background.append(asyncio.create_task(apply(name, done)))
+                await asyncio.sleep(0)  # started before the next record is sent
         for i in range(done, stop, CHUNK):
             chunk = phase.records[i:min(i + CHUNK, stop)]
             futures = [await producer.send(names.events, r.value, key=r.key,
@@ -161,6 +170,8 @@ async def _phase(phase: Phase, plan: Plan, producer: AIOKafkaProducer, stack: Pr
             if ahead > 0:
                 await asyncio.sleep(ahead)
         done = stop
+    for task in background:
+        await task
     produced = time.monotonic()
     await wait_committed(names.bootstrap, names.group, after(sent), timeout)
     ticks = [await producer.send_and_wait(f"{names.events}.ticks", value, partition=p)

@@ -50,9 +50,10 @@ class PrivateStack:
         self.settings.kafka_node().stop(30.0)
         self.up()
 
-    def kill_redis(self, down_for: float = 2.0) -> None:
-        """SIGKILL Redis, leave it down ``down_for`` seconds (the worker's batches fail and
-        are retried meanwhile), then start it again: it reloads its AOF."""
+    def kill_redis(self, down_for: float = 5.0) -> None:
+        """SIGKILL Redis, leave it down ``down_for`` seconds, then start it again: it reloads
+        its AOF. The Redis client's own retries ride out ~2 s; longer, the worker's batches
+        fail and are retried after a back-off."""
         pid = self.settings.redis_node().pid()
         if pid is None:
             raise RuntimeError("the private Redis is not running")
