@@ -25,13 +25,12 @@ import uuid
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from connectors.kafka import clients
 from connectors.kafka.admin import TopicSpec, ensure_topics
 from engine.config import TactSettings
 from engine.models.state import CustomerState, PendingFollowup, SentRecord
 from engine.state.redis.keys import partition_of
-from engine.worker.changelog import KafkaChangelog, state_record
-from engine.worker.runtime import rebuild
+from engine.worker.changelog import state_record
+from engine.worker.runtime import changelog, rebuild
 
 PARTITIONS = 6
 
@@ -82,9 +81,7 @@ async def fill(settings: TactSettings, customers: int) -> int:
 
 async def floor(settings: TactSettings, redis: Redis) -> float:
     """Read every partition and SET the values as they are: seconds."""
-    log = KafkaChangelog(settings.state_topic, lambda: clients.aio_consumer(
-        settings, group_id=None, isolation_level="read_committed",
-        max_partition_fetch_bytes=4 * 1024 * 1024))
+    log = changelog(settings, "bench-restore-floor")  # the same reader as the restore
     t0 = time.perf_counter()
     try:
         for p in range(PARTITIONS):

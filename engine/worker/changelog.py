@@ -24,6 +24,14 @@ from engine.worker.restore import Chunk
 
 CHUNK_RECORDS = 5000  # states per store write while restoring
 READ_TIMEOUT_S = 30.0  # no progress for this long: the broker is gone, retry the batch
+POLL_MS = 50
+#: The reading consumer's settings: no group, committed records only, and no broker-side
+#: wait for a fetch to fill (500 ms by default: it made each partition's read stall on its
+#: last fetch; measured 0.52 s -> 0.025 s per partition of 3,300 states), big fetches.
+CONSUMER_OPTIONS: dict[str, object] = {
+    "group_id": None, "enable_auto_commit": False, "isolation_level": "read_committed",
+    "fetch_max_wait_ms": 10, "max_partition_fetch_bytes": 16 * 1024 * 1024,
+}
 
 
 def state_record(state: CustomerState) -> tuple[bytes, bytes]:
@@ -69,8 +77,10 @@ class KafkaChangelog:
                 consumer.seek(tp, start)
                 position = start
                 while position < end:
+                    # short polls: the last position is often a transaction marker, which
+                    # the consumer steps over only with its next fetch
                     got = await asyncio.wait_for(
-                        consumer.getmany(tp, timeout_ms=500, max_records=CHUNK_RECORDS),
+                        consumer.getmany(tp, timeout_ms=POLL_MS, max_records=CHUNK_RECORDS),
                         READ_TIMEOUT_S)
                     msgs = got.get(tp, [])
                     chunk: Chunk = [(m.key.decode("utf-8"), m.value, m.timestamp / 1000.0)

@@ -32,7 +32,7 @@ from engine.pack.model import RulePack
 from engine.state.base import StateStore
 from engine.state.memory import MemoryStateStore
 from engine.worker.batch import BatchConsumer
-from engine.worker.changelog import KafkaChangelog
+from engine.worker.changelog import CONSUMER_OPTIONS, KafkaChangelog
 from engine.worker.followups import FollowupTimer, tick_records, ticks_topic
 from engine.worker.process import BatchProcessor
 from engine.worker.reload import PackWatcher, ReloadOutcome
@@ -103,13 +103,7 @@ class StreamWorker:
             store.observe = self.telemetry.redis_call
             self.store = store
 
-        def changelog_consumer() -> Any:
-            return clients.aio_consumer(
-                s, group_id=None, enable_auto_commit=False, isolation_level="read_committed",
-                client_id=f"tact-restore-{o.worker_id}",
-                max_partition_fetch_bytes=4 * 1024 * 1024)
-
-        self.changelog = KafkaChangelog(s.state_topic, changelog_consumer)
+        self.changelog = changelog(s, f"tact-restore-{o.worker_id}")
         restorer = Restorer(self.store, self.changelog, self.stats)
         self._tick_producer = clients.aio_idempotent_producer(
             s, client_id=f"tact-ticks-{o.worker_id}")
@@ -316,16 +310,11 @@ async def rebuild(settings: TactSettings, prefix: str, partitions: Sequence[int]
     if wrong:
         raise TactError(f"{settings.state_topic} has partitions 0..{count - 1}, not {wrong}")
 
-    def consumer() -> Any:
-        return clients.aio_consumer(settings, group_id=None, enable_auto_commit=False,
-                                    isolation_level="read_committed",
-                                    client_id="tact-state-restore")
-
     from engine.state.redis.store import RedisStateStore
 
     store = RedisStateStore.from_settings(settings, prefix=prefix)
-    changelog = KafkaChangelog(settings.state_topic, consumer)
-    restorer = Restorer(store, changelog)
+    log = changelog(settings, "tact-state-restore")
+    restorer = Restorer(store, log)
     done: list[Restored] = []
     try:
         for p in chosen:
@@ -334,6 +323,12 @@ async def rebuild(settings: TactSettings, prefix: str, partitions: Sequence[int]
                    f"{got.seconds:.2f} s")
             done.append(got)
     finally:
-        await changelog.close()
+        await log.close()
         await store.close()
     return done
+
+
+def changelog(settings: TactSettings, client_id: str) -> KafkaChangelog:
+    """A reader of the state changelog topic (security from the settings)."""
+    return KafkaChangelog(settings.state_topic, lambda: clients.aio_consumer(
+        settings, client_id=client_id, **CONSUMER_OPTIONS))
