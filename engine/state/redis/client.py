@@ -49,24 +49,17 @@ def client_from_settings(
     if settings.redis_tls:
         url = with_tls(url)
     password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    options: dict[str, Any] = {
+        "password": password,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries),
+        "decode_responses": False,
+    }
     try:
         if settings.redis_cluster:
-            return RedisCluster.from_url(
-                url,
-                password=password,
-                socket_timeout=socket_timeout,
-                socket_connect_timeout=connect_timeout,
-                retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries),
-                decode_responses=False,
-            )
-        return Redis.from_url(
-            url,
-            password=password,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries),
-            decode_responses=False,
-        )
+            return RedisCluster.from_url(url, **options)
+        return Redis.from_url(url, **options)
     except ValueError:
         # redis-py's message may quote the URL, which may carry a password.
         raise ValueError("TACT_REDIS_URL is not a valid Redis URL (not shown)") from None
