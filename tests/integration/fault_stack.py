@@ -17,8 +17,10 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -30,10 +32,12 @@ from tests.integration.worker_proc import TRANSIENT, WorkerProcess, free_port
 class PrivateStack:
     """Kafka + Redis of one test module (or one soak) in ``services_dir``, on free ports."""
 
-    def __init__(self, services_dir: Path) -> None:
+    def __init__(self, services_dir: Path, **extra: Any) -> None:
+        """``extra``: more :class:`~engine.services.manager.ServicesSettings` fields (a SASL
+        listener, a Redis Cluster)."""
         self.settings = manager.ServicesSettings(
             services_dir=services_dir, kafka_port=free_port(),
-            kafka_controller_port=free_port(), redis_port=free_port())
+            kafka_controller_port=free_port(), redis_port=free_port(), **extra)
         self.conn = self.settings.connection()
 
     def up(self, timeout: float = 120.0) -> None:
@@ -43,6 +47,15 @@ class PrivateStack:
 
     def down(self) -> None:
         manager.down(self.settings, timeout=15.0)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[manager.ServicesSettings]:
+        """Up for the block (a module fixture's lifetime), down after it whatever happens."""
+        try:
+            self.up()
+            yield self.settings
+        finally:
+            self.down()
 
     # -- the faults ----------------------------------------------------------------------
     def restart_kafka(self) -> None:

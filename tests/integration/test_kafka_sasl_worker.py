@@ -9,7 +9,6 @@ to the code under test, so a client without the credentials cannot get anywhere.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 import uuid
@@ -27,7 +26,9 @@ from connectors.kafka.admin import KafkaTopicsError, MissingTopicsError, TopicSp
 from engine.config import TactSettings
 from engine.services import manager
 from engine.worker.runtime import StreamWorker, WorkerOptions
+from tests.integration.fault_stack import PrivateStack
 from tests.integration.kafka_utils import WorkerNames, delete_prefix
+from tests.integration.worker_proc import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -35,29 +36,13 @@ USER = "tact-it"
 PASSWORD = "it-" + uuid.uuid4().hex
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.ServicesSettings]:
-    settings = manager.ServicesSettings(
-        services_dir=tmp_path_factory.mktemp("sasl-services"),
-        kafka_port=_free_port(),
-        kafka_controller_port=_free_port(),
-        kafka_sasl_port=_free_port(),
-        kafka_sasl_username=USER,
-        kafka_sasl_password=PASSWORD,
-        redis_port=_free_port(),
-    )
-    try:
-        result = manager.up(settings, timeout=120.0)
-        assert result.status.ok, result.status
+    private = PrivateStack(tmp_path_factory.mktemp("sasl-services"),
+                           kafka_sasl_port=free_port(), kafka_sasl_username=USER,
+                           kafka_sasl_password=PASSWORD)
+    with private.running() as settings:
         yield settings
-    finally:
-        manager.down(settings, timeout=10.0)
 
 
 def _sasl(stack: manager.ServicesSettings, password: str = PASSWORD, **over: Any) -> TactSettings:

@@ -28,17 +28,13 @@ from typer.testing import CliRunner
 from engine.cli.services import app as services_cli
 from engine.services import ServicesError, manager, pid_alive
 from engine.services import redis as redis_svc
+from tests.integration.fault_stack import PrivateStack
+from tests.integration.worker_proc import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SASL_USER = "it-user"
 SASL_PASSWORD = "it-" + uuid.uuid4().hex
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _bindable(port: int) -> bool:
@@ -62,23 +58,11 @@ def _free_cluster_base() -> int:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[manager.ServicesSettings]:
-    settings = manager.ServicesSettings(
-        services_dir=tmp_path_factory.mktemp("services"),
-        kafka_port=_free_port(),
-        kafka_controller_port=_free_port(),
-        kafka_sasl_port=_free_port(),
-        kafka_sasl_username=SASL_USER,
-        kafka_sasl_password=SASL_PASSWORD,
-        redis_port=_free_port(),
-        redis_cluster=True,
-        redis_cluster_port=_free_cluster_base(),
-    )
-    try:
-        result = manager.up(settings, timeout=120.0)
-        assert result.status.ok, result.status
+    private = PrivateStack(tmp_path_factory.mktemp("services"), kafka_sasl_port=free_port(),
+                           kafka_sasl_username=SASL_USER, kafka_sasl_password=SASL_PASSWORD,
+                           redis_cluster=True, redis_cluster_port=_free_cluster_base())
+    with private.running() as settings:
         yield settings
-    finally:
-        manager.down(settings, timeout=10.0)
 
 
 def _kill9(pid: int) -> None:
@@ -305,7 +289,7 @@ def test_the_plaintext_listener_is_unchanged_and_the_password_is_not_logged(
 def test_up_asking_for_a_sasl_listener_the_running_broker_lacks_fails_clearly(
     stack: manager.ServicesSettings,
 ) -> None:
-    other = stack.model_copy(update={"kafka_sasl_port": _free_port()})
+    other = stack.model_copy(update={"kafka_sasl_port": free_port()})
     pid = manager.status(stack).kafka.pid
     with pytest.raises(ServicesError, match="runs without the SASL listener"):
         manager.up(other, timeout=30.0)
