@@ -1,0 +1,61 @@
+"""The pack's vocabulary: event types and their data, customer attributes, channels,
+categories and the consent each needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.dsl.syntax import suggest
+from engine.pack.compile.declarations import Declarations
+from engine.pack.compile.files import RuleFileParts
+from engine.pack.compile.issues import Issues
+from engine.pack.consent import ConsentRules
+from engine.pack.source import Path_, SourceFile
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    events: dict[str, dict[str, str] | None]  # event type -> its data's field types (None: any)
+    attributes: dict[str, str]  # name -> type
+    channels: frozenset[str]
+    categories: frozenset[str]
+    consent: ConsentRules
+
+    def known_event(
+        self,
+        issues: Issues,
+        src: SourceFile,
+        path: Path_,
+        etype: str,
+        where: str,
+        rule_id: str | None = None,
+    ) -> None:
+        """Reject an undeclared event type where a typo would fail silently: an 'unless'
+        that never cancels, an 'end' that never ends (packs that declare no events skip)."""
+        if self.events and etype not in self.events:
+            hint = suggest(etype, self.events) or " (declare it under events:)"
+            issues.error(
+                src, path, f"'{where}' names an undeclared event type '{etype}'{hint}", rule_id
+            )
+
+
+def compile_catalog(files: list[RuleFileParts], decl: Declarations, issues: Issues) -> Catalog:
+    """Channels are those declared, or else those the messages use."""
+    declared_channels = {c for part in files for c in part.parts.channels}
+    channels = frozenset(declared_channels) or frozenset(
+        c for _, (_, m) in decl.messages.items() for c in m.channels
+    )
+    categories = frozenset(c for part in files for c in part.parts.categories)
+    consent = ConsentRules()
+    for part in files:
+        if part.parts.consent is not None:
+            consent.add(part.src, part.parts.consent, channels, categories, issues.error)
+    return Catalog(
+        events={
+            k: (None if v.data is None else dict(v.data)) for k, (_, v) in decl.events.items()
+        },
+        attributes={k: v for k, (_, v) in decl.attributes.items()},
+        channels=channels,
+        categories=categories,
+        consent=consent,
+    )

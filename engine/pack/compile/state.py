@@ -1,0 +1,88 @@
+"""The per-customer state a pack keeps and the updates that change it on each event."""
+
+from __future__ import annotations
+
+from engine.dsl.syntax import suggest
+from engine.pack.compile.files import RuleFileParts
+from engine.pack.compile.issues import Issues
+from engine.pack.compile.scope import Scopes, StateNames
+from engine.pack.compile.values import Values
+from engine.pack.locate import as_tuple
+from engine.pack.model import CompiledUpdate, Param
+from engine.pack.source import Path_
+
+
+def state_names(files: list[RuleFileParts], values: Values) -> StateNames:
+    """The counters, counted-in-window names and timestamps the updates name."""
+    counters: set[str] = set()
+    windows: dict[str, float] = {}
+    stamps: set[str] = set()
+    for part in files:
+        for i, u in part.items("updates"):
+            counters.update(u.increment, u.reset)
+            stamps.update(u.timestamp)
+            for name, w in u.count_in_window.items():
+                secs = values.duration(part.src, ("updates", i, "count_in_window", name), w)
+                if secs is not None:
+                    windows[name] = max(windows.get(name, 0.0), secs)
+    return StateNames(frozenset(counters), windows, frozenset(stamps))
+
+
+def compile_updates(
+    files: list[RuleFileParts],
+    attributes: dict[str, str],
+    scopes: Scopes,
+    values: Values,
+    issues: Issues,
+) -> dict[str, list[CompiledUpdate]]:
+    """Every ``updates:`` item, by the event type it runs on."""
+    out: dict[str, list[CompiledUpdate]] = {}
+    windows = scopes.state.windows
+    for part in files:
+        src = part.src
+        for i, u in part.items("updates"):
+            base: Path_ = ("updates", i)
+            triggers = as_tuple(u.on)
+            scope = scopes.for_triggers(triggers)
+            cond = values.expr(src, (*base, "when"), u.when, scope, True) if u.when else None
+            sets: dict[str, Param] = {}
+            for k, v in u.set.items():
+                if k not in attributes:
+                    issues.error(
+                        src,
+                        (*base, "set", k, "__key__"),
+                        f"unknown attribute '{k}'"
+                        + (suggest(k, attributes) or " (declare it under attributes:)"),
+                    )
+                p = values.param(src, (*base, "set", k), v, scope)
+                if p is not None:
+                    sets[k] = p
+            incs = {
+                k: p
+                for k, v in u.increment.items()
+                if (p := values.param(src, (*base, "increment", k), v, scope)) is not None
+            }
+            merge_a = (
+                values.expr(src, (*base, "merge_attributes"), u.merge_attributes, scope)
+                if u.merge_attributes
+                else None
+            )
+            merge_c = (
+                values.expr(src, (*base, "merge_consent"), u.merge_consent, scope)
+                if u.merge_consent
+                else None
+            )
+            cu = CompiledUpdate(
+                triggers,
+                cond,
+                sets,
+                incs,
+                tuple(u.reset),
+                {k: windows[k] for k in u.count_in_window if k in windows},
+                tuple(u.timestamp),
+                merge_a,
+                merge_c,
+            )
+            for t in triggers:
+                out.setdefault(t, []).append(cu)
+    return out
