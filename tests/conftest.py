@@ -13,6 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"
 # The project's own scenario suite for the example pack (`tact rules test rules/` runs it).
 SCENARIOS = RULES / "scenarios"
+# A second example pack, outside rules/ so the loader does not merge it into the first.
+RETAIL = REPO / "examples" / "retail"
 # The acceptance scenarios beside the repository, where there are any (not in a clone alone).
 _SHARED = REPO.parent / "shared" / "scenarios"
 SHARED_SCENARIOS: Path | None = _SHARED if _SHARED.is_dir() else None

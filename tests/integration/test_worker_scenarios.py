@@ -1,6 +1,7 @@
 """Every scenario of the project (rules/scenarios) and, where they are beside the repository,
 every shared acceptance scenario, end to end through Kafka and Redis (a single server, then
-the local Redis Cluster), against embedded mode.
+the local Redis Cluster), against embedded mode; the retail example pack's scenarios
+(examples/retail/scenarios) too, with the worker serving that pack, on the single server.
 
 Per scenario: a worker (in-process, real Kafka and Redis, own topics, group and key prefix),
 the customers' starting states seeded in the state changelog (the worker rebuilds Redis from
@@ -23,10 +24,11 @@ from aiokafka import TopicPartition
 
 from engine.models.decision import Decision
 from engine.pack.loader import load_pack
+from engine.pack.model import RulePack
 from engine.scenarios import check_step, load_scenario, run_scenario
 from engine.services import manager
 from engine.worker.runtime import StreamWorker, WorkerOptions
-from tests.conftest import NO_SHARED, RULES, SCENARIOS, SHARED_SCENARIOS, scenario_files
+from tests.conftest import NO_SHARED, RETAIL, RULES, SCENARIOS, SHARED_SCENARIOS, scenario_files
 from tests.integration.kafka_utils import (
     CommittedReader,
     WorkerNames,
@@ -42,6 +44,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 FILES = scenario_files(SCENARIOS)
 SHARED = [pytest.param(f, id=f"shared-{f.stem}") for f in scenario_files(SHARED_SCENARIOS)]
 PACK = load_pack(RULES)
+RETAIL_FILES = scenario_files(RETAIL / "scenarios")
+RETAIL_PACK = load_pack(RETAIL)
 
 
 def _key(d: Decision) -> tuple[Any, ...]:
@@ -51,6 +55,7 @@ def _key(d: Decision) -> tuple[Any, ...]:
 
 def test_scenarios_found() -> None:
     assert len(FILES) >= 12, f"expected the project's scenarios in {SCENARIOS}"
+    assert len(RETAIL_FILES) >= 8, f"expected the retail pack's scenarios in {RETAIL}"
 
 
 @pytest.mark.parametrize("path", [
@@ -59,15 +64,29 @@ def test_scenarios_found() -> None:
 ])
 async def test_scenario_through_kafka(services: manager.Connection, path: Path,
                                       target: Target) -> None:
+    await _through_worker(services, PACK, path, target)
+
+
+@pytest.mark.parametrize("path", [pytest.param(f, id=f"retail-{f.stem}") for f in RETAIL_FILES])
+async def test_retail_scenario_through_kafka(services: manager.Connection, path: Path,
+                                             redis_url: str) -> None:
+    # The single server only: the cluster adds no pack-specific path, only time.
+    await _through_worker(services, RETAIL_PACK, path, Target(redis_url, cluster=False))
+
+
+async def _through_worker(services: manager.Connection, pack: RulePack, path: Path,
+                          target: Target) -> None:
+    """Run one scenario through a worker serving ``pack``; the same checks and decisions
+    as the embedded run of it."""
     sc = load_scenario(path)
-    embedded = await run_scenario(PACK, sc)
+    embedded = await run_scenario(pack, sc)
     names = WorkerNames.new("sc", services.bootstrap_servers, target.url)
     settings = names.settings(batch_max_latency_ms=0, redis_cluster=target.cluster)
-    await seed_states(names, sc.states(PACK), settings.events_partitions)
+    await seed_states(names, sc.states(pack), settings.events_partitions)
 
     worker = StreamWorker(WorkerOptions(settings=settings, worker_id=names.worker_id,
                                         redis_prefix=names.prefix, wall_clock_ticks=False,
-                                        pack=PACK))
+                                        pack=pack))
     await worker.start()
     problems: list[str] = []
     try:
@@ -93,7 +112,7 @@ async def test_scenario_through_kafka(services: manager.Connection, path: Path,
                 if sorted(map(_key, got)) != sorted(map(_key, want.decisions)):
                     problems.append(f"{step.id}: worker decided {sorted(map(_key, got))}, "
                                     f"embedded {sorted(map(_key, want.decisions))}")
-                assert all(d.rules_version == PACK.version for d in got)
+                assert all(d.rules_version == pack.version for d in got)
         assert worker.stats.dead_letters == {}
         assert worker.batch is not None and worker.batch.healthy
     finally:
