@@ -97,6 +97,33 @@ def machine_cpu() -> tuple[float, float]:
     return (sum(values) - idle) / tick, sum(values) / tick
 
 
+def stat_cpu_ticks(stat: str) -> tuple[int, int]:
+    """(ppid, CPU ticks) from a /proc/<pid>/stat line: user + system time of the process
+    and of its children it has waited for (utime, stime, cutime, cstime)."""
+    fields = stat.rsplit(")", 1)[1].split()  # the command name may hold spaces and ")"
+    return int(fields[1]), sum(int(v) for v in fields[11:15])
+
+
+def tree_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds of ``pid`` and every live descendant (None: ``pid`` is gone)."""
+    ticks: dict[int, tuple[int, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ticks[int(stat.parent.name)] = stat_cpu_ticks(stat.read_text())
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+    if pid not in ticks:
+        return None
+    tree, total, frontier = {pid}, 0, [pid]
+    while frontier:
+        parent = frontier.pop()
+        total += ticks[parent][1]
+        kids = [p for p, (ppid, _) in ticks.items() if ppid == parent and p not in tree]
+        tree.update(kids)
+        frontier += kids
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -158,12 +185,8 @@ class Proc:
             return None
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the process so far (Linux /proc)."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of the process and its children so far (Linux /proc)."""
+        return tree_cpu_seconds(self.pid) if self.pid else None
 
     def log_lines(self, pattern: str, limit: int = 20) -> list[str]:
         """Lines of the log matching ``pattern`` (case-insensitive regex)."""
