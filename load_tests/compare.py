@@ -11,9 +11,11 @@ topics, with its own consumer group, reading from the earliest offset::
 Modes: ``max`` pre-produces all events to one topic (6 partitions), then runs each system on
 it: throughput = events / (last output append - first output append). ``steady`` runs
 each system on its own topic while the generator produces live at ``--rate``: latency from
-the event's CreateTime to its last decision's LogAppendTime (p50/p95/p99/max). Redis state
-lives in a dedicated database (``--redis-url``, db 13), flushed before each system's run.
-Prints tables; the last line is one JSON object (figures, ratios c/a and c/b, goals).
+the event's CreateTime to its last decision's LogAppendTime, and to visibility (when a
+``read_committed`` consumer tailing the output receives it: the transaction commit counts),
+p50/p95/p99/max; CPU per event over the live window. Redis state lives in a dedicated
+database (``--redis-url``, db 13), flushed before each system's run. Prints tables; the
+last line is one JSON object (figures, ``ratios``, ``goals``: see load_tests/goals.py).
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ from typing import Any
 
 from redis import Redis
 
+from load_tests import goals as G
 from load_tests import measure as M
 from load_tests import redis_stats as R
 from load_tests.baselines import NAMES, Proc, Target, free_port, machine_cpu
 from load_tests.generator import generate_events, produce
+from load_tests.goals import ratio
 from load_tests.measure import console, progress, show, table
+from load_tests.visibility import Tailer, latency_stats, visibility_latencies
 
 # Round trips that are not per batch: connection set-up, the follow-up timer's
 # ZRANGEBYSCORE (one per partition per second, whatever the load), the pending follow-ups
@@ -134,11 +139,16 @@ class Run:
                          for k in range(2, workers + 1)]
         procs = [Proc(x, o.log_dir / f"{o.run_id}-{x.system}-{mode}-{k}.log")
                  for k, x in enumerate(targets, 1)]
+        tailer = Tailer(o.brokers, t.output_topic,
+                        o.log_dir / f"{o.run_id}-{t.system}-{mode}-received.json")
+        if live:  # tailing before the system starts, so it misses nothing
+            await tailer.start()
         procs[0].start()
         if not join_at:
             for p in procs[1:]:
                 p.start()
-        status, stats, cpu = "", [], []
+        status, stats, cpu, cpu0 = "", [], [], [0.0 for _ in procs]
+        received: dict[str, float] = {}
         try:
             if live:
                 if not await self.warm_up(procs[0], t, f"{prefix}w"):
@@ -146,6 +156,7 @@ class Run:
                             "system": t.system, "mode": mode}
                 await asyncio.sleep(1.0)
                 before = R.snapshot(rclient)
+                cpu0 = [p.cpu_seconds() or 0.0 for p in procs]
                 evs = generate_events(live, o.customers, o.seed, time.time(),
                                       invalid_ratio=o.invalid_ratio, id_prefix=f"{prefix}m-")
                 with progress() as bar:
@@ -163,6 +174,7 @@ class Run:
             cpu = [p.cpu_seconds() for p in procs]
         finally:
             codes = [p.stop() for p in procs]
+            received = await tailer.stop()
             rclient.close()
         if live:
             events = await M.read_events(o.brokers, t.events_topic, f"{prefix}m-")
@@ -172,8 +184,14 @@ class Run:
         res.update(status=status, exit_codes=codes, system=t.system, mode=mode,
                    logs=[str(p.log_path) for p in procs], process_cpu_seconds=cpu,
                    machine_busy_cores=round(busy, 2))
-        work = sum(c for c in cpu if c)
-        res["events_per_cpu_second"] = round(len(events) / work) if work else None
+        # steady: the live window only (start-up and warm-up left out); max: the whole life
+        work = sum(c - c0 for c, c0 in zip(cpu, cpu0, strict=True) if c)
+        res["events_per_cpu_second"] = round(len(events) / work) if work > 0 else None
+        res["cpu_window"] = "after warm-up" if live else "whole process life"
+        if live:
+            vis = visibility_latencies(events, received)
+            res["visible_latency_ms"] = latency_stats(vis)
+            res["events_visible"] = len(vis)
         if status != "drained":
             res["log"] = procs[0].tail()
         if workers > 1:
@@ -269,42 +287,10 @@ async def round_trip_mode(run: Run) -> dict[str, Any]:
             "batch_path_round_trips_per_batch": round(path / batches, 2) if batches else None}
 
 
-def ratio(x: float | None, y: float | None) -> float | None:
-    return round(x / y, 3) if x and y else None
-
-
 def summary(o: Options, results: dict[str, Any]) -> dict[str, Any]:
-    mx, st = results.get("max", {}), results.get("steady", {})
-    out: dict[str, Any] = {"run_id": o.run_id}
-    for s in ("a", "b", "c"):
-        if s in mx or s in st:
-            m, d = mx.get(s, {}), st.get(s, {})
-            out[s] = {"name": NAMES[s], "throughput_eps": m.get("throughput_eps"),
-                      "latency_ms": d.get("latency_ms"), "steady_eps": d.get("throughput_eps"),
-                      "lost": [m.get("lost"), d.get("lost")],
-                      "dead_letters": [m.get("dead_letters"), d.get("dead_letters")],
-                      "duplicates": [m.get("duplicate_decision_ids"),
-                                     d.get("duplicate_decision_ids")],
-                      "decisions_per_event": m.get("decisions_per_event")}
-            if "redis" in m:
-                out[s]["redis"] = m["redis"]
-    tp = {s: (mx.get(s) or {}).get("throughput_eps") for s in ("a", "b", "c")}
-    out["ratios"] = {"c/a": ratio(tp["c"], tp["a"]), "c/b": ratio(tp["c"], tp["b"])}
-    rt = results.get("round_trips")
-    if rt:
-        out["redis_round_trips"] = rt
-    c_lat = (st.get("c") or {}).get("latency_ms") or {}
-    rtb = (rt or {}).get("batch_path_round_trips_per_batch")
-    values = {"c_eps>=50k": (tp["c"], 50_000), "c/b>=10": (out["ratios"]["c/b"], 10.0),
-              "c/a>=0.30": (out["ratios"]["c/a"], 0.30)}
-    out["goals"] = {k: None if v is None else v >= goal for k, (v, goal) in values.items()}
-    lows = {"p99<=20ms": (c_lat.get("p99"), 20.0), "p50<=5ms": (c_lat.get("p50"), 5.0),
-            "round_trips<=2/batch": (rtb, 2.0)}
-    out["goals"].update({k: None if v is None else v <= goal for k, (v, goal) in lows.items()})
-    out["config"] = {"events": o.events, "customers": o.customers, "rate": o.rate,
-                     "duration": o.duration, "invalid_ratio": o.invalid_ratio,
-                     "partitions": o.partitions}
-    return out
+    return G.summary(o.run_id, results, {
+        "events": o.events, "customers": o.customers, "rate": o.rate, "duration": o.duration,
+        "invalid_ratio": o.invalid_ratio, "partitions": o.partitions})
 
 
 async def scale_out_mode(run: Run) -> dict[str, Any]:

@@ -349,8 +349,10 @@ def show(res: dict[str, Any]) -> None:
         console.print(f"[red]{res.get('system')} {res.get('mode')}: {res.get('status')} "
                       f"{res.get('error', '')}[/]\n{res.get('log', '')}")
     lat = res.get("latency_ms", {})
+    vis = res.get("visible_latency_ms") or {}
     console.print(f"{res.get('system')} {res.get('mode')}: {res.get('throughput_eps', 0):,} ev/s"
-                  f", lost {res.get('lost')}, p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms")
+                  f", lost {res.get('lost')}, p50 {lat.get('p50')} ms, p99 {lat.get('p99')} ms"
+                  f" (visible {vis.get('p50', '-')}, {vis.get('p99', '-')})")
 
 
 def table(results: dict[str, Any]) -> Table:
@@ -358,11 +360,12 @@ def table(results: dict[str, Any]) -> Table:
 
     t = Table(title="Streaming load test")
     for col in ("system", "mode", "events", "ev/s", "dec/ev", "lost", "dead", "dup",
-                "p50", "p95", "p99", "max ms", "redis calls"):
+                "p50", "p95", "p99", "max ms", "vis p50", "vis p99", "redis calls"):
         t.add_column(col, justify="left" if col in ("system", "mode") else "right")
     for mode in ("max", "steady"):
         for s, r in (results.get(mode) or {}).items():
-            lat = r.get("latency_ms") or {}
+            lat = {**(r.get("latency_ms") or {}), **{
+                f"v{k}": v for k, v in (r.get("visible_latency_ms") or {}).items()}}
             redis = r.get("redis") or {}
             per = "-"
             if redis.get("per_batch"):
@@ -374,7 +377,7 @@ def table(results: dict[str, Any]) -> Table:
                       str(r.get("lost")), str(r.get("dead_letters")),
                       str(r.get("duplicate_decision_ids")),
                       *(str(lat.get(k, "-")) if mode == "steady" else "-"
-                        for k in ("p50", "p95", "p99", "max")), str(per))
+                        for k in ("p50", "p95", "p99", "max", "vp50", "vp99")), str(per))
     return t
 
 
