@@ -1,8 +1,11 @@
 """``compare``'s last JSON line, its ratios and goals (pure: figures in, verdicts out).
 
-Ratios are (c) over a baseline in the same run. Throughput comes from max mode; CPU cost
-(events per CPU-second) and latency from steady mode, where latency is to visibility:
-the event's CreateTime to when a ``read_committed`` consumer receives its last output.
+Ratios are (c) over a baseline in the same run. Throughput and CPU cost (events per
+CPU-second over the process's life, start-up included) come from max mode, where every
+system runs flat out: at a steady rate a backlogged (c) works in cheap big batches while
+(a) spends CPU polling, which flatters (c) (reported too, ``cpu_steady_c_over_a``). Latency
+comes from steady mode and is to visibility: the event's CreateTime to when a
+``read_committed`` consumer receives its last output.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ GOALS = (
     # issue 13, "Half the raw floor"
     Goal("c_over_a", ">=", 0.5, "max-mode throughput, (c) over (a)"),
     Goal("c_over_b", ">=", 25.0, "max-mode throughput, (c) over (b)"),
-    Goal("cpu_c_over_a", ">=", 0.3, "events per CPU-second at steady rate, (c) over (a)"),
+    Goal("cpu_c_over_a", ">=", 0.3, "max-mode events per CPU-second, (c) over (a)"),
     Goal("p50_c_over_a", "<=", 2.0, "steady p50 latency to visibility, (c) over (a)"),
     Goal("p99_c_over_a", "<=", 1.5, "steady p99 latency to visibility, (c) over (a)"),
     # issue 4, absolute figures of (c)
@@ -57,7 +60,8 @@ class Figures:
     """What the goals need of one system (None: not measured in this run)."""
 
     max_eps: float | None = None
-    events_per_cpu_second: float | None = None  # steady mode, after warm-up
+    events_per_cpu_second: float | None = None  # max mode, the process's whole life
+    steady_events_per_cpu_second: float | None = None  # steady mode, after warm-up
     visible_p50_ms: float | None = None
     visible_p99_ms: float | None = None
 
@@ -66,7 +70,8 @@ class Figures:
         """From one system's ``run_system`` results in max and steady mode."""
         vis = steady_result.get("visible_latency_ms") or {}
         return cls(max_eps=max_result.get("throughput_eps"),
-                   events_per_cpu_second=steady_result.get("events_per_cpu_second"),
+                   events_per_cpu_second=max_result.get("events_per_cpu_second"),
+                   steady_events_per_cpu_second=steady_result.get("events_per_cpu_second"),
                    visible_p50_ms=vis.get("p50"), visible_p99_ms=vis.get("p99"))
 
 
@@ -80,6 +85,8 @@ def ratios(figs: Mapping[str, Figures]) -> dict[str, float | None]:
         "cpu_c_over_a": ratio(c.events_per_cpu_second, a.events_per_cpu_second),
         "p50_c_over_a": ratio(c.visible_p50_ms, a.visible_p50_ms),
         "p99_c_over_a": ratio(c.visible_p99_ms, a.visible_p99_ms),
+        "cpu_steady_c_over_a": ratio(c.steady_events_per_cpu_second,
+                                     a.steady_events_per_cpu_second),
     }
     return {**out, "c/a": out["c_over_a"], "c/b": out["c_over_b"]}
 

@@ -23,7 +23,7 @@ def test_ratio_is_c_over_baseline_and_none_when_missing() -> None:
     assert ratio(6_000, 0) is None
 
 
-def test_ratios_take_throughput_from_max_and_cpu_and_latency_from_steady() -> None:
+def test_ratios_of_throughput_cpu_and_latency() -> None:
     c = Figures(max_eps=10_000, events_per_cpu_second=5_000, visible_p50_ms=25.0,
                 visible_p99_ms=80.0)
     r = ratios({"a": A, "b": B, "c": c})
@@ -62,8 +62,9 @@ def test_goals_not_measured_are_none_not_failed() -> None:
 def test_figures_read_visibility_latency_not_append_latency() -> None:
     steady = {"events_per_cpu_second": 7_000, "latency_ms": {"p50": 11.0, "p99": 38.0},
               "visible_latency_ms": {"p50": 22.0, "p99": 63.0}}
-    f = Figures.of({"throughput_eps": 9_000}, steady)
-    assert f == Figures(max_eps=9_000, events_per_cpu_second=7_000, visible_p50_ms=22.0,
+    f = Figures.of({"throughput_eps": 9_000, "events_per_cpu_second": 3_000}, steady)
+    assert f == Figures(max_eps=9_000, events_per_cpu_second=3_000,
+                        steady_events_per_cpu_second=7_000, visible_p50_ms=22.0,
                         visible_p99_ms=63.0)
 
 
@@ -92,10 +93,12 @@ def test_summary_line_carries_ratios_goals_and_both_latencies() -> None:
                 "latency_ms": {"p50": p50 / 2, "p99": p99 / 2},
                 "visible_latency_ms": {"p50": p50, "p99": p99}}
     results = {"max": {"a": run(40_000, 30_000, 0, 0), "c": run(8_000, 3_000, 0, 0)},
-               "steady": {"a": run(5_000, 20_000, 10, 40), "c": run(5_000, 4_000, 30, 50)}}
+               "steady": {"a": run(5_000, 20_000, 10, 40), "c": run(5_000, 11_000, 30, 50)}}
     line = summary("r1", results, {"rate": 5000})
     assert line["ratios"]["c_over_a"] == 0.2
-    assert line["ratios"]["cpu_c_over_a"] == 0.2  # steady window, not max
+    assert line["ratios"]["cpu_c_over_a"] == 0.1  # max mode: both flat out
+    assert line["ratios"]["cpu_steady_c_over_a"] == 0.55
+    assert line["goals"]["cpu_c_over_a"]["met"] is False
     assert (line["ratios"]["p50_c_over_a"], line["ratios"]["p99_c_over_a"]) == (3.0, 1.25)
     assert line["ratios"]["c_over_b"] is None
     assert line["goals"]["p99_c_over_a"]["met"] is True
