@@ -68,7 +68,11 @@ class FollowupTimer:
         self._outstanding.pop(partition, None)
 
     async def _anything_due(self, now: float, partition: int) -> bool:
-        return bool(await self.store.due_customers(now, 1, partition=partition))
+        """Something due in the store's index, or no index to ask: the store has no mark for
+        the partition (it lost its data, or nothing was written yet), so its follow-ups are
+        only in the changelog; a tick makes the worker rebuild it, then fire them."""
+        got = await self.store.read({}, due=[(partition, now, 1)], marks=[partition])
+        return bool(got.due[0]) or got.marks.get(partition) is None
 
     async def run_once(self) -> list[int]:
         """Send a tick to each owned partition with a follow-up due; returns those partitions."""
