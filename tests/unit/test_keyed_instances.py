@@ -10,6 +10,7 @@ import pytest
 
 from engine.errors import StateDecodeError
 from engine.models.state import KEY_SEP, CustomerState, PendingFollowup, instance_key
+from engine.pipeline.state_ops import MAX_INSTANCES
 from engine.state.wire import decode_state, encode_state
 from engine.testing import Harness
 
@@ -173,3 +174,14 @@ def test_a_follow_up_key_that_is_not_text_is_refused(record: list[Any]) -> None:
     wire[11] = [record]
     with pytest.raises(StateDecodeError, match="malformed field followups"):
         decode_state(msgpack.packb(wire, use_bin_type=True))
+
+
+def test_instances_are_bounded_per_rule_and_context(h: Harness) -> None:
+    for n in range(MAX_INSTANCES + 1):
+        _request(h, f"Q{n}")
+        h.clock.advance("1s")
+    st = h.state("c1")
+    assert sorted(f.key or "" for f in st.followups) == sorted(
+        f"Q{n}" for n in range(1, MAX_INSTANCES + 1))  # the oldest went
+    assert f"pending_quote{KEY_SEP}Q0" not in st.contexts
+    assert len(st.contexts) == MAX_INSTANCES
