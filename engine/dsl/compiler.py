@@ -291,6 +291,8 @@ class _Compiler(PathResolver):
                     prepared = prep(value)
                 except ValueError as exc:
                     raise err(a, f"{name}(): {exc}") from None
+                if (spec.names or {}).get(i) == "context":
+                    self._keyed_context(a, name, prepared)
                 folded.append(prepared)
                 args.append(self._constant_slot(prepared))
                 types_.append("str")
@@ -319,6 +321,16 @@ class _Compiler(PathResolver):
             for t in types_[1:]:
                 returns = join(returns, t)
         return call("F_" + name, *args), returns
+
+    def _keyed_context(self, node: ast.expr, fn: str, name: str) -> None:
+        """A context named by a function must be declared, with a key."""
+        scope = self.scope
+        if name not in scope.contexts:
+            hint = suggest(name, scope.contexts) or " (declare it under contexts:)"
+            raise err(node, f"{fn}(): unknown context '{name}'{hint}")
+        if name not in scope.keyed_contexts:
+            raise err(node, f"{fn}(): context '{name}' has no key: (use context.{name})")
+        self.contexts.add(name)
 
 
 def _literal_number(node: ast.expr) -> int | float | None:

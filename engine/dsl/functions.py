@@ -18,6 +18,7 @@ from engine.dsl.timefns import (
     EvalContext,
     category_sent_count,
     clock_minutes,
+    context_active,
     days_since,
     duration_arg,
     hours_since,
@@ -62,6 +63,7 @@ class FunctionSpec:
     constant_args: Mapping[int, Callable[[Any], Any]] | None = None  # index -> load-time prep
     literal_range: Mapping[int, tuple[int, int]] | None = None  # index -> allowed literals
     fold: bool = False  # all arguments are constants: the call is made once, at load
+    names: Mapping[int, str] | None = None  # index -> what the constant names ("context")
     # For the reference (docs/rules.md, engine/pack/reference.py), in plain words:
     doc: str = ""  # what it gives, in one line
     args: tuple[str, ...] = ()  # argument names, for the signature; optional ones after min_args
@@ -170,6 +172,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             doc="When a message was last sent to the customer.", args=("message",),
             units="epoch seconds; sees only the history kept (see Retention)",
             nulls="null when it was never sent, or no longer in the history",
+        ),
+        FunctionSpec(
+            "context_active", context_active, (_STR, _t("str", "int", "number")), "bool", 2,
+            needs=("now", "ctx"), constant_args={0: str}, names={0: "context"},
+            doc="Whether one instance of a keyed context is active: "
+            "context_active('pending_quote', event.data.quote_id).", args=("context", "key"),
+            units="the context is a constant naming a context declared with key:",
+            nulls="false (never null) when the key is null, or neither text nor a whole number",
         ),
         FunctionSpec(
             "lower", str_fn(str.lower), (_STR,), "str", 1, doc="The text in lower case.",

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.dsl.durations import parse_duration
-from engine.models.state import CustomerState
+from engine.models.state import KEY_SEP, CustomerState, instance_key
 
 _UTC = ZoneInfo("UTC")
 _NUM = (int, float)
@@ -132,3 +132,12 @@ def duration_arg(x: Any) -> float:
     if not isinstance(x, str | int | float):
         raise ValueError("expected a duration such as '24h'")
     return parse_duration(x)
+
+
+def context_active(now: float, ctx: EvalContext, name: str, key: Any) -> bool:
+    """Whether the instance ``key`` of the keyed context ``name`` is active now."""
+    k = instance_key(key)
+    if k is None:
+        return False
+    until = ctx.state.contexts.get(name + KEY_SEP + k)
+    return until is not None and until > now

@@ -72,6 +72,7 @@ class Scope:
     windows: frozenset[str] = frozenset()
     timestamps: frozenset[str] = frozenset()
     contexts: frozenset[str] = frozenset()
+    keyed_contexts: frozenset[str] = frozenset()  # those with a key: (context_active)
     channels: frozenset[str] = frozenset()
     messages: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()

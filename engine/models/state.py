@@ -43,6 +43,27 @@ class PendingFollowup:
     rule: str
     due: float
     event: dict[str, Any]  # the trigger event's expression view, frozen at schedule time
+    key: str | None = None  # a keyed rule's instance (the quote id...): one pending per key
+
+
+#: Between a context's name and its instance key in ``CustomerState.contexts``: a keyed
+#: context's instance is the entry ``name + KEY_SEP + key`` (names never hold it).
+KEY_SEP = "\x1f"
+MAX_KEY_LENGTH = 200
+
+
+def instance_key(value: Any) -> str | None:
+    """The instance key a key expression's value names: text as is, a whole number as its
+    digits; None (no instance) for null, other types and text longer than MAX_KEY_LENGTH."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_KEY_LENGTH else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return None
 
 
 @dataclass(slots=True)
@@ -54,7 +75,7 @@ class CustomerState:
     counters: dict[str, float] = field(default_factory=dict)
     windows: dict[str, list[float]] = field(default_factory=dict)
     timestamps: dict[str, float] = field(default_factory=dict)
-    contexts: dict[str, float] = field(default_factory=dict)  # name -> expires at
+    contexts: dict[str, float] = field(default_factory=dict)  # name[KEY_SEP key] -> expires
     history: list[SentRecord] = field(default_factory=list)
     seen: dict[str, float] = field(default_factory=dict)  # event id -> event time (dedupe)
     followups: list[PendingFollowup] = field(default_factory=list)
@@ -78,7 +99,8 @@ class CustomerState:
             self.contexts,
             [[h.message, h.channel, h.category, h.at] for h in self.history],
             self.seen,
-            [[f.rule, f.due, f.event] for f in self.followups],
+            [[f.rule, f.due, f.event] if f.key is None else [f.rule, f.due, f.event, f.key]
+             for f in self.followups],
             self.last_event,
         ]
         if self.extra:
@@ -265,13 +287,13 @@ def _history(v: Any) -> list[SentRecord]:
 
 
 def _followups(v: Any) -> list[PendingFollowup]:
-    expected = "a list of [rule, due time, event] records"
+    expected = "a list of [rule, due time, event] or [rule, due time, event, key] records"
     if type(v) is not list:
         raise _bad("followups", expected)
     out: list[PendingFollowup] = []
     for f in v:
-        if not (type(f) is list and len(f) == 3 and type(f[0]) is str
-                and type(f[1]) in _NUM and type(f[2]) is dict):
+        if not (type(f) is list and (len(f) == 3 or (len(f) == 4 and type(f[3]) is str))
+                and type(f[0]) is str and type(f[1]) in _NUM and type(f[2]) is dict):
             raise _bad("followups", expected)
         ev = f[2]
         _string_keys(ev, "followups", "events with string keys")

@@ -111,8 +111,10 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
     settings, retention = compile_settings(decl.settings, values)
     catalog = compile_catalog(files, decl, issues)
     state = state_names(files, values)
+    keyed = frozenset(n for n, (_, c) in decl.contexts.items() if c.key is not None)
     scopes = Scopes(
-        catalog, state, frozenset(decl.contexts), settings.timezone_attribute, values.constants
+        catalog, state, frozenset(decl.contexts), settings.timezone_attribute, values.constants,
+        keyed,
     )
     updates = compile_updates(files, catalog.attributes, scopes, values, issues)
     contexts = compile_contexts(decl.contexts, catalog, scopes, values, issues)
@@ -122,7 +124,7 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
     caps, quiet = compile_caps_and_quiet(files, filters, values)
     rules = RuleCompiler(messages, decl.messages, catalog, scopes, values, issues).compile(files)
     apply_retention(settings, values, retention, issues)
-    by_trigger, cancels = index_rules(rules)
+    by_trigger, cancels, keyed_cancels = index_rules(rules)
     pack = RulePack(
         name=decl.name,
         version=_version(sources),
@@ -147,6 +149,8 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
         caps=caps,
         quiet_hours=quiet,
         constants={k: c.value for k, c in values.constants.items()},
+        keyed_cancels=keyed_cancels,
+        keyed_contexts=keyed,
     )
     pack.findings.extend(static_findings(pack, rule_locations(files)))
     found.extend(pack.findings)

@@ -75,6 +75,8 @@ class CompiledRule:
     check: Evaluator | None = None  # all conditions as one function (None: always true)
     window: Window | None = None  # also in ``check``; kept for explain
     choice: ChannelChoice | None = None  # None: every channel ('all')
+    key: CompiledExpr | None = None  # a keyed follow-up: one pending per value (trigger event)
+    unless_keys: dict[str, CompiledExpr] = field(default_factory=dict)  # unless event -> key
 
 
 @dataclass(slots=True)
@@ -95,6 +97,7 @@ class ContextChange:
     context: str
     condition: CompiledExpr | None
     ttl: float | None  # for starts
+    key: CompiledExpr | None = None  # a keyed context: the instance this event starts or ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,9 @@ class RulePack:
     findings: list[RuleIssue] = field(default_factory=list)
     constants: dict[str, Any] = field(default_factory=dict)  # name -> value (seconds: durations)
     rules_by_id: dict[str, CompiledRule] = field(default_factory=dict, repr=False)
+    # event type -> keyed follow-up rule id -> its key, evaluated on that (unless) event
+    keyed_cancels: dict[str, dict[str, CompiledExpr]] = field(default_factory=dict)
+    keyed_contexts: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.rules_by_id = {r.id: r for r in self.rules}

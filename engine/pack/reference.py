@@ -162,7 +162,7 @@ Names are lower case: letters, digits and `_`, starting with a letter. A duratio
 and a unit, `ms s m h d w` (`30m`, `1h30m`, `7d`), or the name of a duration constant.
 
 Contents: [Sections](#sections), [Functions](#functions),
-[Follow-ups](#follow-ups-restart-not-stack),
+[Follow-ups](#follow-ups-restart-not-stack), [Keys](#keys-one-instance-per-quote-order),
 [Retention](#retention-how-long-sent-messages-are-kept), [Reason codes](#reason-codes).
 
 ## Sections
@@ -211,6 +211,39 @@ A rule with `after:` sends later, not now. What the engine does today
 - The worker fires due follow-ups on its timer (every `followup_interval_s`, 1 s by
   default); see [worker.md](worker.md#follow-ups). `tact explain` shows "follow-up scheduled"
   and "cancelled by".
+- With `key:`, the above holds per key: see [Keys](#keys-one-instance-per-quote-order).
+"""
+
+
+_KEYS = """\
+## Keys: one instance per quote, order...
+
+A customer has several quotes, orders or returns open at once. `key:` on a follow-up rule
+or a context keeps one instance per value of an expression, usually an id in the event:
+
+```yaml
+contexts:
+  pending_quote: {key: event.data.quote_id, ttl: 7d, start: [quote_requested], end: [quote_sent]}
+rules:
+  - {id: escalate_unsent_quote, on: quote_requested, after: 2h, key: event.data.quote_id,
+     unless: [quote_sent], send: quote_escalation}
+  - {id: quote_still_in_progress, on: quote_status_checked,
+     when: 'context_active("pending_quote", event.data.quote_id)', send: quote_in_progress}
+```
+
+- **Follow-ups**: one pending per rule, customer and key. A trigger with another key adds a
+  follow-up (they stack); the same key restarts it. An `unless:` event cancels only the
+  follow-up whose key is the key expression read on that event; so the expression is checked
+  at load against the trigger and every unless event (a field one of them lacks is an error).
+- **Contexts**: each start and end event starts or ends its own instance; each instance has
+  its own `ttl`. `context.pending_quote` is true while any instance is active (a policy on it
+  holds until the last quote is sent); `context_active("pending_quote", key)` asks about one.
+- A key is text or a whole number (`7` and `"7"` are the same key; a longer text than 200
+  characters counts as none). A trigger without its key schedules nothing (a rule fault,
+  counted); an unless event without it cancels every instance of the rule (in doubt,
+  silence); a context start or end without it changes nothing. At most 64 instances per rule
+  or context and customer: beyond, the one due or expiring first is dropped.
+- Keyed counters and timestamps are not available yet.
 """
 
 
@@ -250,5 +283,5 @@ def render() -> str:
     for name in section_names():
         lines += render_section(name, seen)
     lines += [_FUNCTIONS_INTRO, _types_line(), "", *function_table(), ""]
-    lines += [_followups(), _retention(), _REASONS]
+    lines += [_followups(), _KEYS, _retention(), _REASONS]
     return "\n".join(lines).rstrip("\n") + "\n"

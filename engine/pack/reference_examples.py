@@ -29,6 +29,11 @@ events:
   trip_completed: {}
   flight_cancelled: {data: {rebooked: bool}}
 """
+_QUOTES = """\
+events:
+  quote_requested: {data: {quote_id: str}}
+  quote_sent: {data: {quote_id: str}}
+"""
 
 EXAMPLES: dict[str, Example] = {
     "pack": Example("pack: travel-journeys\n"),
@@ -95,8 +100,14 @@ contexts:
     end:
       - trip_completed
       - {on: flight_cancelled, when: event.data.rebooked == false}
+  pending_quote:
+    description: A quote asked for and not sent yet; one per quote.
+    key: event.data.quote_id      # one instance per quote: quote_sent ends only its own
+    ttl: 7d                       # context.pending_quote: any quote pending;
+    start: [quote_requested]      # context_active("pending_quote", event.data.quote_id):
+    end: [quote_sent]             # this event's quote
 """,
-        _TRAVEL,
+        _TRAVEL + _QUOTES[len("events:\n"):],
     ),
     "messages": Example(
         """\
@@ -157,11 +168,18 @@ rules:
     priority: 50
     relevance: 2h
     send: {message: weekend_offer, channels: [push], params: {discount: 15}}
+  - id: quote_escalation
+    on: quote_requested
+    after: 4h
+    key: event.data.quote_id      # one follow-up per quote; read on quote_sent too,
+    unless: [quote_sent]          # which cancels only the follow-up of its own quote
+    send: quote_escalation
 """,
-        _CHANNELS + _EVENTS + """\
+        _CHANNELS + _EVENTS + _QUOTES[len("events:\n"):] + """\
 messages:
   cart_reminder: {category: promotion, channels: [push, email]}
   weekend_offer: {category: promotion, channels: [push, email]}
+  quote_escalation: {category: internal, channels: [webhook]}
 """,
     ),
 }

@@ -79,6 +79,12 @@ class Context(_Model):
     ttl: Duration | None = Field(None, description="How long the context lasts once started.")
     start: list[Id | Trigger] = Field(description="Events (with conditions) that start it.")
     end: list[Id | Trigger] = Field(default_factory=list, description="Events that end it.")
+    key: Expr | None = Field(
+        None, description="One instance per value of this expression (e.g. "
+        "event.data.quote_id), read on every start and end event: an end ends only its own "
+        "instance; context.<name> is true while any instance is active; "
+        "context_active(name, key) asks about one.",
+    )
 
 
 class Update(_Model):
@@ -229,6 +235,11 @@ class Rule(_Model):
     holdout: Holdout | None = Field(None, description="A control group that gets nothing.")
     after: Duration | None = Field(None, description="Follow-up: send this long after.")
     unless: list[Id] = Field(default_factory=list, description="Follow-up: cancelling events.")
+    key: Expr | None = Field(
+        None, description="Follow-up: one pending per value of this expression (e.g. "
+        "event.data.quote_id), read on the trigger and on each unless event: an unless "
+        "event cancels only the follow-up with its key.",
+    )
     active: Active | None = Field(None, description="Campaign window (event time).")
     enabled: bool = Field(True, description="false: the rule is kept but never fires.")
 

@@ -17,7 +17,7 @@ from engine.dsl.functions import EvalContext
 from engine.dsl.probes import show
 from engine.models.decision import Decision
 from engine.models.event import Envelope
-from engine.models.state import CustomerState, PendingFollowup
+from engine.models.state import CustomerState, PendingFollowup, instance_key
 from engine.pack.model import CompiledRule, RulePack
 from engine.pipeline.guards import RuleFault as RuleFault  # re-exported: its old home
 from engine.pipeline.policies import Arbiter, ScopeMemo
@@ -193,10 +193,10 @@ class _Decider:
         etype = e.type
         ev = event_view(env, at)
         res.changed.add(st.customer)
-        if st.followups and etype in pack.cancels:
-            for rid in cancel(pack, etype, st):
-                self._note(e.id, f"follow-up {rid} cancelled by {etype}")
         envx = self._env(st, ev, at)
+        if st.followups and etype in pack.cancels:
+            for rid in cancel(pack, etype, st, envx):
+                self._note(e.id, f"follow-up {rid} cancelled by {etype}")
         updates = pack.updates.get(etype)
         if updates or etype in pack.context_starts or etype in pack.context_ends:
             for u in updates or ():
@@ -231,8 +231,7 @@ class _Decider:
                         res.faults.append(RuleFault(rule.id, e.id, f"{type(exc).__name__}: {exc}"))
                         continue
                 if rule.delay is not None:
-                    due = schedule(rule, st, ev, at)
-                    self._note(e.id, f"rule {rule.id}: follow-up scheduled for +{due - at:g}s")
+                    self._schedule(rule, st, envx, e.id)
                     continue
                 for dec in arb.consider(rule):
                     self._note_decision(e.id, dec)
@@ -245,6 +244,23 @@ class _Decider:
             res.fired.extend(fired)
             res.decisions.extend(fired)
         res.decisions.extend(decisions)
+
+    def _schedule(self, rule: CompiledRule, st: CustomerState, env: Env, event_id: str) -> None:
+        key = None
+        if rule.key is not None:
+            why = "no key in the event"
+            try:
+                key = instance_key(env.eval(rule.key))
+            except Exception as exc:  # bad data: like no key (counted), never the batch's
+                why = f"key: {type(exc).__name__}: {exc}"
+            if key is None:  # no instance to follow up on: nothing is scheduled
+                self.result.faults.append(RuleFault(rule.id, event_id, why))
+                self._note(event_id, f"rule {rule.id}: no key in this event: nothing scheduled")
+                return
+        due = schedule(rule, st, env.ev, env.now, key)
+        shown = "" if key is None else f" (key {key})"
+        self._note(event_id, f"rule {rule.id}: follow-up scheduled for +{due - env.now:g}s"
+                             + shown)
 
     def _explain_conditions(self, rule: CompiledRule, env: Env, event_id: str) -> bool:
         window = rule.window

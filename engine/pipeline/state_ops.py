@@ -7,14 +7,15 @@ from typing import Any
 
 from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import EvalContext
-from engine.models.state import CustomerState, PendingFollowup
-from engine.pack.model import CompiledRule, CompiledUpdate, Param, RulePack
+from engine.models.state import KEY_SEP, CustomerState, PendingFollowup, instance_key
+from engine.pack.model import CompiledRule, CompiledUpdate, ContextChange, Param, RulePack
 from engine.pipeline.views import active_contexts, window_counts
 
 _SCALAR = (str, int, float, bool, type(None))
 MAX_HISTORY = 256
 MAX_WINDOW_ENTRIES = 1024
 MAX_MERGED_KEYS = 128
+MAX_INSTANCES = 64  # keyed follow-ups per rule, keyed context instances per context
 
 
 class Env:
@@ -88,32 +89,87 @@ def apply_contexts(pack: RulePack, event_type: str, st: CustomerState, env: Env)
     """End, then start, the contexts this event touches. Returns what changed, for traces."""
     changed: list[str] = []
     for c in pack.context_ends.get(event_type, ()):
-        if c.context in st.contexts and (c.condition is None or env.eval(c.condition)):
-            del st.contexts[c.context]
-            changed.append(f"-{c.context}")
+        entry = c.context if c.key is None else _instance(c, env)
+        if entry in st.contexts and (c.condition is None or env.eval(c.condition)):
+            del st.contexts[entry]
+            changed.append(f"-{_shown(entry)}")
     for c in pack.context_starts.get(event_type, ()):
         if c.condition is None or env.eval(c.condition):
-            st.contexts[c.context] = env.now + c.ttl if c.ttl is not None else math.inf
-            changed.append(f"+{c.context}")
+            entry = c.context if c.key is None else _instance(c, env)
+            if entry is None:  # no key in this event: no instance to start
+                continue
+            if c.key is not None and entry not in st.contexts:
+                _make_room(st, c.context + KEY_SEP)
+            st.contexts[entry] = env.now + c.ttl if c.ttl is not None else math.inf
+            changed.append(f"+{_shown(entry)}")
     return changed
 
 
-def schedule(rule: CompiledRule, st: CustomerState, ev: dict[str, Any], at: float) -> float:
-    """Schedule (or re-arm) a follow-up: one pending per rule and customer."""
+def _instance(c: ContextChange, env: Env) -> str | None:
+    """A keyed context's entry for this event, or None when the event gives no key."""
+    key = instance_key(env.eval(c.key)) if c.key is not None else None
+    return None if key is None else c.context + KEY_SEP + key
+
+
+def _shown(entry: str) -> str:
+    name, _, key = entry.partition(KEY_SEP)
+    return f"{name}[{key}]" if key else name
+
+
+def _make_room(st: CustomerState, prefix: str) -> None:
+    """Keep a context's instances under MAX_INSTANCES: the one expiring first goes."""
+    mine = [(until, n) for n, until in st.contexts.items() if n.startswith(prefix)]
+    if len(mine) >= MAX_INSTANCES:
+        del st.contexts[min(mine)[1]]
+
+
+def schedule(
+    rule: CompiledRule, st: CustomerState, ev: dict[str, Any], at: float, key: str | None = None
+) -> float:
+    """Schedule (or re-arm) a follow-up: one pending per rule and customer, or, for a keyed
+    rule, per rule, customer and key (the oldest goes beyond MAX_INSTANCES)."""
     due = at + (rule.delay or 0.0)
-    st.followups = [f for f in st.followups if f.rule != rule.id]
-    st.followups.append(PendingFollowup(rule.id, due, dict(ev)))
+    rid = rule.id
+    if key is None:
+        st.followups = [f for f in st.followups if f.rule != rid]
+    else:
+        st.followups = [f for f in st.followups if f.rule != rid or f.key != key]
+        mine = [f for f in st.followups if f.rule == rid]
+        if len(mine) >= MAX_INSTANCES:
+            st.followups.remove(min(mine, key=lambda f: f.due))
+    st.followups.append(PendingFollowup(rid, due, dict(ev), key))
     return due
 
 
-def cancel(pack: RulePack, event_type: str, st: CustomerState) -> list[str]:
+def cancel(pack: RulePack, event_type: str, st: CustomerState, env: Env) -> list[str]:
+    """Cancel the follow-ups this event stops: every pending one of an unkeyed rule; of a
+    keyed rule, the one whose key this event names (all of them when it names none: when
+    in doubt, silence)."""
     rules = pack.cancels.get(event_type)
     if not rules or not st.followups:
         return []
-    gone = [f.rule for f in st.followups if f.rule in rules]
-    if gone:
-        st.followups = [f for f in st.followups if f.rule not in rules]
-    return gone
+    keyed = pack.keyed_cancels.get(event_type)
+    if keyed is None:
+        gone = [f.rule for f in st.followups if f.rule in rules]
+        if gone:
+            st.followups = [f for f in st.followups if f.rule not in rules]
+        return gone
+    keys: dict[str, str | None] = {}
+    for rid, expr in keyed.items():
+        try:
+            keys[rid] = instance_key(env.eval(expr))
+        except Exception:  # a key that cannot be read cancels every instance (fail closed)
+            keys[rid] = None
+    out: list[str] = []
+    kept: list[PendingFollowup] = []
+    for f in st.followups:
+        if f.rule in rules and (f.rule not in keys or keys[f.rule] in (None, f.key)
+                                or f.key is None):
+            out.append(f.rule if f.key is None else f"{f.rule}[{f.key}]")
+        else:
+            kept.append(f)
+    st.followups = kept
+    return out
 
 
 def take_due(st: CustomerState, upto: float) -> list[PendingFollowup]:

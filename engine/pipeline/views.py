@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.models.event import Envelope
-from engine.models.state import CustomerState
+from engine.models.state import KEY_SEP, CustomerState
 
 
 def event_view(env: Envelope, at: float) -> dict[str, Any]:
@@ -45,4 +45,7 @@ def customer_view(st: CustomerState, now: float, windows: dict[str, float]) -> d
 def active_contexts(st: CustomerState, now: float) -> frozenset[str]:
     if not st.contexts:
         return frozenset()
-    return frozenset(name for name, until in st.contexts.items() if until > now)
+    # a keyed context's instance counts for its name: context.x is "any instance active"
+    return frozenset(
+        name.partition(KEY_SEP)[0] for name, until in st.contexts.items() if until > now
+    )

@@ -8,6 +8,7 @@ from engine.pack import schema as S
 from engine.pack.compile.catalog import Catalog
 from engine.pack.compile.declarations import Declared
 from engine.pack.compile.issues import Issues
+from engine.pack.compile.keys import compile_key
 from engine.pack.compile.scope import Scopes
 from engine.pack.compile.values import Values
 from engine.pack.locate import as_tuple
@@ -47,5 +48,9 @@ def compile_contexts(
                         src, (*base, kind, j, "when"), trig.when, scopes.for_triggers(on), True
                     )
                 for t in on:
-                    target.setdefault(t, []).append(ContextChange(name, cond, ttl))
+                    key = None
+                    if c.key is not None:
+                        key = compile_key(src, (*base, "key"), c.key, t, f"the {kind} event",
+                                          scopes, issues)
+                    target.setdefault(t, []).append(ContextChange(name, cond, ttl, key))
     return CompiledContexts(starts, ends, ttls)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.dsl.compiler import compile_all
+from engine.dsl.compiler import CompiledExpr, compile_all
 from engine.dsl.syntax import suggest
 from engine.errors import SourceLocation
 from engine.pack import schema as S
@@ -14,6 +14,7 @@ from engine.pack.compile.catalog import Catalog
 from engine.pack.compile.declarations import Declared
 from engine.pack.compile.files import RuleFileParts
 from engine.pack.compile.issues import Issues
+from engine.pack.compile.keys import compile_key
 from engine.pack.compile.messages import compile_choice
 from engine.pack.compile.scope import Scopes
 from engine.pack.compile.values import Values
@@ -100,6 +101,7 @@ class RuleCompiler:
             )
         for j, u in enumerate(r.unless):
             self.catalog.known_event(issues, src, (*base, "unless", j), u, "unless", r.id)
+        key, unless_keys = self._keys(src, base, r, triggers)
         return CompiledRule(
             id=r.id,
             triggers=triggers,
@@ -118,24 +120,49 @@ class RuleCompiler:
             description=r.description,
             window=window,
             choice=choice,
+            key=key,
+            unless_keys=unless_keys,
         )
+
+    def _keys(
+        self, src: SourceFile, base: Path_, r: S.Rule, triggers: tuple[str, ...]
+    ) -> tuple[CompiledExpr | None, dict[str, CompiledExpr]]:
+        """A keyed follow-up's key on each trigger (joined: the value the follow-up keeps)
+        and on each unless event (which follow-up it cancels), each type-checked."""
+        if r.key is None:
+            return None, {}
+        at: Path_ = (*base, "key")
+        if r.after is None:
+            self.issues.error(src, at, "'key' only applies to follow-ups: set 'after'", r.id)
+            return None, {}
+        ok = all([compile_key(src, at, r.key, t, "the trigger", self.scopes, self.issues, r.id)
+                  for t in triggers])
+        unless = {u: compile_key(src, at, r.key, u, "the unless event", self.scopes,
+                                 self.issues, r.id) for u in r.unless}
+        key = self.values.expr(src, at, r.key, self.scopes.for_triggers(triggers)) if ok else None
+        return key, {u: k for u, k in unless.items() if k is not None}
 
 
 def index_rules(
     rules: list[CompiledRule],
-) -> tuple[dict[str, list[CompiledRule]], dict[str, frozenset[str]]]:
-    """Rules by trigger, highest priority first (pack order breaks ties), and the follow-up
-    rules each event type cancels."""
+) -> tuple[
+    dict[str, list[CompiledRule]], dict[str, frozenset[str]], dict[str, dict[str, CompiledExpr]]
+]:
+    """Rules by trigger, highest priority first (pack order breaks ties); the follow-up
+    rules each event type cancels; and, of those, the keyed ones with their key there."""
     by_trigger: dict[str, list[CompiledRule]] = {}
     cancels: dict[str, set[str]] = {}
+    keyed: dict[str, dict[str, CompiledExpr]] = {}
     for r in rules:
         for t in r.triggers:
             by_trigger.setdefault(t, []).append(r)
         for u in r.unless:
             cancels.setdefault(u, set()).add(r.id)
+            if u in r.unless_keys:
+                keyed.setdefault(u, {})[r.id] = r.unless_keys[u]
     for lst in by_trigger.values():
         lst.sort(key=lambda r: (-r.priority, r.order))
-    return by_trigger, {k: frozenset(v) for k, v in cancels.items()}
+    return by_trigger, {k: frozenset(v) for k, v in cancels.items()}, keyed
 
 
 def rule_locations(files: list[RuleFileParts]) -> dict[str, SourceLocation]:

@@ -26,6 +26,7 @@ class Scopes:
     contexts: frozenset[str]
     timezone_attribute: str
     constants: dict[str, PackConstant]
+    keyed_contexts: frozenset[str] = frozenset()
 
     def for_triggers(self, triggers: Iterable[str] | None) -> Scope:
         """The scope of an expression run on these event types (None: on no one type, so
@@ -52,6 +53,7 @@ class Scopes:
             windows=frozenset(self.state.windows),
             timestamps=self.state.timestamps,
             contexts=self.contexts,
+            keyed_contexts=self.keyed_contexts,
             channels=self.catalog.channels,
             constants=expression_scope(self.constants),
         )

@@ -1,0 +1,41 @@
+"""Instance keys (``key:`` on a follow-up rule or a context): one expression, compiled once
+per event type it is read on, so that a field one of them lacks is an error at load."""
+
+from __future__ import annotations
+
+from engine.dsl.compiler import CompiledExpr, compile_expr
+from engine.errors import ExpressionError
+from engine.pack.compile.issues import Issues
+from engine.pack.compile.scope import Scopes
+from engine.pack.source import Path_, SourceFile
+
+# what an instance key may be: text or a whole number (see engine.models.state.instance_key)
+_KEY_TYPES = frozenset({"str", "int", "number", "any", "null"})
+
+
+def compile_key(
+    src: SourceFile,
+    path: Path_,
+    text: str,
+    event_type: str,
+    role: str,
+    scopes: Scopes,
+    issues: Issues,
+    rule_id: str | None = None,
+) -> CompiledExpr | None:
+    """The key read on one event type (``role`` says why it is read there, for errors)."""
+    try:
+        compiled = compile_expr(text, scopes.for_triggers((event_type,)))
+    except ExpressionError as exc:
+        issues.error(
+            src, path, f"the key is read on {role} '{event_type}' too: {exc.message}",
+            rule_id, inner=(exc.line, exc.column), code="expression",
+        )
+        return None
+    if compiled.type not in _KEY_TYPES:
+        issues.error(
+            src, path, f"a key must be text or a whole number, but on {role} '{event_type}' "
+            f"it is a {compiled.type}", rule_id,
+        )
+        return None
+    return compiled
