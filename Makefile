@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install services-up services-down test unit lint demo bench clean
 
+# a venv cut short (python there, no pip yet) is made again, not half-used
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $(STAMP)
