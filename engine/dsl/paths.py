@@ -166,7 +166,7 @@ class PathResolver:
         node, section = keys[0]
         if section == "id":
             return self._rest(subscript(ref("cu"), "id"), "str", keys[1:])
-        sections = ("attributes", "consent", "counters", "windows", "timestamps")
+        sections = ("attributes", "consent", "counters", "windows", "timestamps", "sets")
         if section not in sections:
             hint = suggest(str(section), (*sections, "id")) or f" ({', '.join(sections)}, id)"
             raise err(node, f"the customer has no field '{section}'{hint}")
@@ -188,6 +188,8 @@ class PathResolver:
             if s.channels and fkey not in s.channels:
                 raise err(fnode, f"unknown channel '{fkey}'{suggest(fkey, s.channels)}")
             return self._rest(dict_get(base, fkey, False), "bool", keys[2:])
+        if section == "sets":
+            return self._set(fnode, fkey, base, keys[2:])
         known = {"counters": s.counters, "windows": s.windows, "timestamps": s.timestamps}[
             str(section)
         ]
@@ -198,6 +200,16 @@ class PathResolver:
             return self._rest(dict_get(base, fkey), "time", keys[2:])
         typ = "int" if section == "windows" else "float"
         return self._rest(dict_get(base, fkey, 0), typ, keys[2:])
+
+    def _set(self, node: ast.AST, name: str, base: ast.expr, rest: Keys) -> tuple[ast.expr, str]:
+        """A declared set's live members (a list of text: ``in``, ``len``)."""
+        if name not in self.scope.sets:
+            hint = suggest(name, self.scope.sets) or " (declare it under sets:)"
+            raise err(node, f"unknown set '{name}'{hint}")
+        if rest:
+            raise err(rest[0][0], f"a set has no fields: ask x in customer.sets.{name}, or "
+                                  f"count with len(customer.sets.{name})")
+        return dict_get(base, name, ()), "list:str"
 
     def _context(
         self, root: ast.Name, keys: list[tuple[ast.AST, str | int]]

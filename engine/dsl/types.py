@@ -73,6 +73,7 @@ class Scope:
     timestamps: frozenset[str] = frozenset()
     contexts: frozenset[str] = frozenset()
     keyed_contexts: frozenset[str] = frozenset()  # those with a key: (context_active)
+    sets: frozenset[str] = frozenset()  # declared sets: customer.sets.<name>
     channels: frozenset[str] = frozenset()
     messages: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()

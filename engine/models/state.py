@@ -81,6 +81,8 @@ class CustomerState:
     followups: list[PendingFollowup] = field(default_factory=list)
     last_event: float = 0.0
     extra: tuple[Any, ...] = ()  # wire elements a newer release appended, written back as is
+    # declared sets (``sets:``): name -> member -> event time it was last added
+    sets: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def next_due(self) -> float | None:
         return min((f.due for f in self.followups), default=None)
@@ -103,6 +105,8 @@ class CustomerState:
              for f in self.followups],
             self.last_event,
         ]
+        if self.sets or self.extra:  # appended (WIRE.md): no sets, no element
+            wire.append(self.sets)
         if self.extra:
             wire.extend(self.extra)
         return wire
@@ -136,11 +140,12 @@ class CustomerState:
                 sum(times, 0.0)
             records = _history(history)
             pending = _followups(followups) if followups or type(followups) is not list else []
+            sets = _sets(w[_LENGTH]) if len(w) > _LENGTH else {}
         except (TypeError, StateDecodeError):
             return cls._checked(w)
         return cls(customer, version, attributes, consent, counters, windows, timestamps,
                    contexts, records, seen, pending, last_event,
-                   tuple(w[_LENGTH:]) if len(w) > _LENGTH else ())
+                   tuple(w[_LENGTH + 1:]) if len(w) > _LENGTH + 1 else (), sets)
 
     @classmethod
     def _checked(cls, w: Any) -> CustomerState:
@@ -163,7 +168,8 @@ class CustomerState:
             seen=_seen(w[10]),
             followups=_followups(w[11]),
             last_event=_last_event(w[12]),
-            extra=tuple(w[_LENGTH:]) if len(w) > _LENGTH else (),
+            extra=tuple(w[_LENGTH + 1:]) if len(w) > _LENGTH + 1 else (),
+            sets=_sets(w[_LENGTH]) if len(w) > _LENGTH else {},
         )
 
 
@@ -271,6 +277,14 @@ def _windows(v: Any) -> dict[str, list[float]]:
     return v  # type: ignore[no-any-return]
 
 
+def _sets(v: Any) -> dict[str, dict[str, float]]:
+    expected = "a map of sets (maps of member -> time)"
+    _string_keys(v, "sets", expected)
+    for members in v.values():
+        _numbers(members, "sets")
+    return v  # type: ignore[no-any-return]
+
+
 def _history(v: Any) -> list[SentRecord]:
     expected = "a list of [message, channel, category, time] records"
     if type(v) is not list:
@@ -306,7 +320,7 @@ def _followups(v: Any) -> list[PendingFollowup]:
 
 
 _NO_DATA: dict[str, Any] = {}
-_LENGTH = 13  # WIRE_VERSION and the 12 fields
+_LENGTH = 13  # WIRE_VERSION and the 12 fields every state has (sets, appended, are optional)
 
 #: The fields after the wire version, in order, with their checks (used to salvage).
 WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
@@ -324,3 +338,7 @@ WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("last_event", _last_event),
 )
 
+#: Fields appended after :data:`WIRE_FIELDS` (WIRE.md): a state may end before any of them.
+OPTIONAL_WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("sets", _sets),
+)

@@ -21,7 +21,7 @@ from engine.pack.compile.policies import Filters, compile_caps_and_quiet, compil
 from engine.pack.compile.rules import RuleCompiler, index_rules, rule_locations
 from engine.pack.compile.scope import Scopes
 from engine.pack.compile.settings import apply_retention, compile_constants, compile_settings
-from engine.pack.compile.state import compile_updates, state_names
+from engine.pack.compile.state import compile_sets, compile_updates, state_names
 from engine.pack.compile.values import Values
 from engine.pack.findings import static_findings
 from engine.pack.model import RulePack
@@ -112,11 +112,12 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
     catalog = compile_catalog(files, decl, issues)
     state = state_names(files, values)
     keyed = frozenset(n for n, (_, c) in decl.contexts.items() if c.key is not None)
+    sets = compile_sets(decl.sets, values)
     scopes = Scopes(
         catalog, state, frozenset(decl.contexts), settings.timezone_attribute, values.constants,
-        keyed,
+        keyed, frozenset(sets),
     )
-    updates = compile_updates(files, catalog.attributes, scopes, values, issues)
+    updates = compile_updates(files, catalog.attributes, scopes, values, issues, sets)
     contexts = compile_contexts(decl.contexts, catalog, scopes, values, issues)
     messages = compile_messages(decl.messages, catalog, values, issues)
     filters = Filters(catalog, decl.messages, issues)
@@ -151,6 +152,7 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
         constants={k: c.value for k, c in values.constants.items()},
         keyed_cancels=keyed_cancels,
         keyed_contexts=keyed,
+        sets=sets,
     )
     pack.findings.extend(static_findings(pack, rule_locations(files)))
     found.extend(pack.findings)

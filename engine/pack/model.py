@@ -90,6 +90,26 @@ class CompiledUpdate:
     timestamps: tuple[str, ...]
     merge_attributes: CompiledExpr | None
     merge_consent: CompiledExpr | None
+    add: tuple[SetChange, ...] = ()
+    remove: tuple[SetChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpec:
+    """A declared set (``sets:``): each member lasts ``ttl`` seconds from when it was last
+    added (None: until removed); beyond ``max`` members the oldest goes."""
+
+    ttl: float | None
+    max: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetChange:
+    """An update's ``add:`` or ``remove:`` of one set: the member(s) an expression gives."""
+
+    name: str
+    value: CompiledExpr
+    spec: SetSpec
 
 
 @dataclass(slots=True)
@@ -178,6 +198,7 @@ class RulePack:
     # event type -> keyed follow-up rule id -> its key, evaluated on that (unless) event
     keyed_cancels: dict[str, dict[str, CompiledExpr]] = field(default_factory=dict)
     keyed_contexts: frozenset[str] = frozenset()
+    sets: dict[str, SetSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rules_by_id = {r.id: r for r in self.rules}

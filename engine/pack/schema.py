@@ -108,6 +108,28 @@ class Update(_Model):
     )
     merge_attributes: Expr | None = Field(None, description="A map merged into attributes.")
     merge_consent: Expr | None = Field(None, description="A map of channel -> bool merged.")
+    add: dict[Id, Expr] = Field(
+        default_factory=dict,
+        description="Sets to add to: set -> the member (text), or a list of members; "
+        "adding a member again restarts its ttl.",
+    )
+    remove: dict[Id, Expr] = Field(
+        default_factory=dict, description="Sets to remove from: set -> the member(s)."
+    )
+
+
+class SetDecl(_Model):
+    """A set of text members kept per customer, each expiring on its own (e.g. the
+    categories returned in the last 30 days): customer.sets.<name> in expressions."""
+
+    description: str = Field("", description="What the set holds, for people.")
+    ttl: Duration | None = Field(
+        None, description="How long a member stays after it was last added (event time); "
+        "default: until removed."
+    )
+    max: int = Field(
+        100, ge=1, le=1000, description="Most members kept; beyond it the oldest goes."
+    )
 
 
 class Preferred(_Model):
@@ -261,6 +283,9 @@ class RuleFile(_Model):
     )
     updates: list[Update] = Field(default_factory=list, description="State changes per event.")
     contexts: dict[Id, Context] = Field(default_factory=dict, description="Named situations.")
+    sets: dict[Id, SetDecl] = Field(
+        default_factory=dict, description="Sets of members, each expiring on its own."
+    )
     messages: dict[Id, Message] = Field(default_factory=dict, description="The catalog.")
     policies: dict[Id, Policy] = Field(default_factory=dict, description="Suppressions.")
     frequency_caps: list[FrequencyCap] = Field(

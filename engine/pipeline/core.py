@@ -130,7 +130,7 @@ class _Decider:
 
     def _env(self, st: CustomerState, ev: dict[str, Any], now: float) -> Env:
         ctx = EvalContext(st, self.pack.settings.timezone_attribute)
-        cu = customer_view(st, now, self.pack.windows)
+        cu = customer_view(st, now, self.pack.windows, self.pack.sets)
         return Env(ev, cu, active_contexts(st, now), now, ctx)
 
     def tick(self, states: Iterable[CustomerState], now: float) -> None:
@@ -207,7 +207,7 @@ class _Decider:
             )
             if changes:
                 self._note(e.id, "contexts: " + " ".join(changes))
-            envx.refresh(st, pack.windows)  # rules see the state after this event's updates
+            envx.refresh(st, pack)  # rules see the state after this event's updates
         st.seen[e.id] = at
         if at > st.last_event:
             st.last_event = at

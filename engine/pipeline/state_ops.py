@@ -7,9 +7,22 @@ from typing import Any
 
 from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import EvalContext
-from engine.models.state import KEY_SEP, CustomerState, PendingFollowup, instance_key
-from engine.pack.model import CompiledRule, CompiledUpdate, ContextChange, Param, RulePack
-from engine.pipeline.views import active_contexts, window_counts
+from engine.models.state import (
+    KEY_SEP,
+    MAX_KEY_LENGTH,
+    CustomerState,
+    PendingFollowup,
+    instance_key,
+)
+from engine.pack.model import (
+    CompiledRule,
+    CompiledUpdate,
+    ContextChange,
+    Param,
+    RulePack,
+    SetChange,
+)
+from engine.pipeline.views import active_contexts, live_sets, window_counts
 
 _SCALAR = (str, int, float, bool, type(None))
 MAX_HISTORY = 256
@@ -38,10 +51,13 @@ class Env:
         self.now = now
         self.ctx = ctx
 
-    def refresh(self, st: CustomerState, windows: dict[str, float]) -> None:
-        """Re-read what an event's updates may have changed: windowed counts, contexts."""
+    def refresh(self, st: CustomerState, pack: RulePack) -> None:
+        """Re-read what an event's updates may have changed: windowed counts, sets,
+        contexts."""
         if st.windows:
-            self.cu["windows"] = window_counts(st, self.now, windows)
+            self.cu["windows"] = window_counts(st, self.now, pack.windows)
+        if st.sets or self.cu["sets"]:
+            self.cu["sets"] = live_sets(st, self.now, pack.sets)
         self.cx = active_contexts(st, self.now)
 
     def eval(self, expr: CompiledExpr) -> Any:
@@ -75,6 +91,45 @@ def apply_update(u: CompiledUpdate, st: CustomerState, env: Env) -> None:
         _merge(st.attributes, env.eval(u.merge_attributes), _SCALAR)
     if u.merge_consent is not None:
         _merge(st.consent, env.eval(u.merge_consent), bool)
+    for c in u.add:
+        _add(st, c, env)
+    for c in u.remove:
+        members = st.sets.get(c.name)
+        if members:
+            for m in _members(env.eval(c.value), c.spec.max):
+                members.pop(m, None)
+            if not members:
+                del st.sets[c.name]
+
+
+def _members(value: Any, most: int) -> list[str]:
+    """The members an add: or remove: gives: text (at most MAX_KEY_LENGTH characters), alone
+    or in a list (its first ``most``); anything else is no member."""
+    items = value[:most] if isinstance(value, list) else (value,)
+    return [m for m in items if isinstance(m, str) and len(m) <= MAX_KEY_LENGTH]
+
+
+def _add(st: CustomerState, c: SetChange, env: Env) -> None:
+    """Add (or refresh) members at the event's time; beyond the set's max the oldest go."""
+    new = _members(env.eval(c.value), c.spec.max)
+    if not new:
+        return
+    now = env.now
+    members = st.sets.get(c.name)
+    if members is None:
+        members = st.sets[c.name] = {}
+    elif c.spec.ttl is not None:
+        _expire(members, now - c.spec.ttl)
+    for m in new:
+        # a late event does not make a member younger than it is
+        members[m] = max(members.pop(m, now), now)
+    while len(members) > c.spec.max:
+        del members[min(members, key=members.__getitem__)]
+
+
+def _expire(members: dict[str, float], since: float) -> None:
+    for m in [m for m, t in members.items() if t <= since]:
+        del members[m]
 
 
 def _merge(target: dict[str, Any], source: Any, kinds: type | tuple[type, ...]) -> None:
@@ -190,7 +245,20 @@ def prune(pack: RulePack, st: CustomerState, now: float) -> None:
     if len(st.seen) > 16:
         horizon = now - pack.settings.dedupe_window
         st.seen = {k: t for k, t in st.seen.items() if t >= horizon}
+    if st.sets:
+        _prune_sets(pack, st, now)
     if st.history:
         horizon = now - pack.settings.history_retention
         if st.history[0].at < horizon or len(st.history) > MAX_HISTORY:
             st.history = [h for h in st.history if h.at >= horizon][-MAX_HISTORY:]
+
+
+def _prune_sets(pack: RulePack, st: CustomerState, now: float) -> None:
+    """Expired members go, and sets left empty. A set the pack no longer declares is kept
+    as it is (a pack rolled back may need it again)."""
+    for name, members in list(st.sets.items()):
+        spec = pack.sets.get(name)
+        if spec is not None and spec.ttl is not None:
+            _expire(members, now - spec.ttl)
+        if not members:
+            del st.sets[name]

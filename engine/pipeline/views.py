@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.models.event import Envelope
 from engine.models.state import KEY_SEP, CustomerState
+from engine.pack.model import SetSpec
 
 
 def event_view(env: Envelope, at: float) -> dict[str, Any]:
@@ -30,7 +31,25 @@ def window_counts(st: CustomerState, now: float, windows: dict[str, float]) -> d
     return counts
 
 
-def customer_view(st: CustomerState, now: float, windows: dict[str, float]) -> dict[str, Any]:
+def live_sets(st: CustomerState, now: float, sets: dict[str, SetSpec]) -> dict[str, Any]:
+    """Each declared set's members not yet expired at ``now``, as a tuple."""
+    live: dict[str, Any] = {}
+    for name, members in st.sets.items():
+        spec = sets.get(name)
+        if spec is not None:
+            ttl = spec.ttl
+            if ttl is None:
+                live[name] = tuple(members)
+            else:
+                since = now - ttl
+                live[name] = tuple(m for m, t in members.items() if t > since)
+    return live
+
+
+def customer_view(
+    st: CustomerState, now: float, windows: dict[str, float],
+    sets: dict[str, SetSpec] | None = None,
+) -> dict[str, Any]:
     counts = window_counts(st, now, windows) if st.windows else {}
     return {
         "id": st.customer,
@@ -39,6 +58,7 @@ def customer_view(st: CustomerState, now: float, windows: dict[str, float]) -> d
         "counters": st.counters,
         "windows": counts,
         "timestamps": st.timestamps,
+        "sets": live_sets(st, now, sets) if st.sets and sets else {},
     }
 
 

@@ -17,12 +17,17 @@ from typing import Any
 import msgpack
 
 from engine.errors import StateDecodeError
-from engine.models.state import WIRE_FIELDS, CustomerState, check_wire_version
+from engine.models.state import (
+    OPTIONAL_WIRE_FIELDS,
+    WIRE_FIELDS,
+    CustomerState,
+    check_wire_version,
+)
 
 __all__ = ["Salvaged", "salvage_state"]
 
 _MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps",
-                   "contexts", "seen"))
+                   "contexts", "seen", "sets"))
 _LISTS = frozenset(("history", "followups"))
 
 
@@ -47,7 +52,8 @@ def salvage_state(blob: bytes, customer: str) -> Salvaged:
         raise StateDecodeError("holds another customer's state")
     values: dict[str, Any] = {}
     dropped: list[str] = []
-    for (name, check), value in zip(WIRE_FIELDS, items[1:], strict=False):
+    known = WIRE_FIELDS + OPTIONAL_WIRE_FIELDS
+    for (name, check), value in zip(known, items[1:], strict=False):
         if name in ("customer", "version"):
             continue  # the caller's customer; the version is the store's to set
         kept, note = _salvage_field(name, check, value)
@@ -59,7 +65,7 @@ def salvage_state(blob: bytes, customer: str) -> Salvaged:
     if missing:
         dropped.append(f"missing (blob cut short): {', '.join(missing)}")
     state = CustomerState(customer, **values)
-    state.extra = tuple(items[len(WIRE_FIELDS) + 1:])
+    state.extra = tuple(items[len(known) + 1:])
     return Salvaged(state, dropped, truncated)
 
 

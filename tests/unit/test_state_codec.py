@@ -3,6 +3,7 @@ salvage (``tact state repair``). No Redis needed here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -25,6 +26,12 @@ def _wire(**changes: Any) -> list[Any]:
     for name, value in changes.items():
         wire[names.index(name)] = value
     return wire
+
+
+def _known_wire(state: CustomerState = GOOD) -> list[Any]:
+    """``state``'s wire list with every field this release knows, the optional (appended)
+    ones too: where a newer release's extra elements begin."""
+    return replace(state, extra=("marker",)).to_wire()[:-1]
 
 
 def test_every_cut_of_a_stored_value_is_a_decode_error() -> None:
@@ -96,7 +103,7 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(field: str, value: Any) ->
 
 def test_extra_fields_of_a_newer_release_are_kept_and_written_back() -> None:
     extra = ["tier-2", {"loyalty": [1, 2]}, None, b"\x00raw"]
-    blob = msgpack.packb([*GOOD.to_wire(), *extra], use_bin_type=True)
+    blob = msgpack.packb([*_known_wire(), *extra], use_bin_type=True)
     state = decode_state(blob)
     assert state.extra == tuple(extra)
     assert encode_state(state) == blob  # byte for byte, extras after the known fields
@@ -137,6 +144,8 @@ def test_salvage_drops_only_the_entries_of_the_wrong_type() -> None:
     bad_history = [["m", "push", "promotion", 1.0], ["m", 2, "x", 1.0]]
     wire = _wire(consent={"push": True, "email": "yes"}, history=bad_history,
                  last_event="x", windows={"w": [1.0], "v": ["x"]})
+    known = _known_wire()
+    wire += known[len(wire):]
     got = salvage_state(msgpack.packb([*wire, "extra"], use_bin_type=True), "c-1")
     assert got.state.consent == {"push": True}
     assert [h.message for h in got.state.history] == ["m"]

@@ -1,5 +1,5 @@
 """The named sections of every file merged into one pack, duplicates rejected with both
-places named: constants, events, attributes, contexts, messages, policies; rule ids, the
+places named: constants, events, attributes, contexts, messages, policies, sets; rule ids, the
 pack's name and its settings (given at most once)."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from engine.pack.compile.files import RuleFileParts
 from engine.pack.compile.issues import Issues
 from engine.pack.source import SourceFile
 
-UNIQUE_SECTIONS = ("constants", "events", "attributes", "contexts", "messages", "policies")
+UNIQUE_SECTIONS = (
+    "constants", "events", "attributes", "contexts", "messages", "policies", "sets",
+)
 
 Declared = dict[str, tuple[SourceFile, Any]]  # name -> (the file declaring it, its value)
 
@@ -49,6 +51,10 @@ class Declarations:
     @property
     def policies(self) -> Declared:
         return self.sections["policies"]
+
+    @property
+    def sets(self) -> Declared:
+        return self.sections["sets"]
 
 
 def declare(files: list[RuleFileParts], issues: Issues) -> Declarations:

@@ -27,6 +27,7 @@ class Scopes:
     timezone_attribute: str
     constants: dict[str, PackConstant]
     keyed_contexts: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()
 
     def for_triggers(self, triggers: Iterable[str] | None) -> Scope:
         """The scope of an expression run on these event types (None: on no one type, so
@@ -54,6 +55,7 @@ class Scopes:
             timestamps=self.state.timestamps,
             contexts=self.contexts,
             keyed_contexts=self.keyed_contexts,
+            sets=self.sets,
             channels=self.catalog.channels,
             constants=expression_scope(self.constants),
         )

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from engine.dsl.syntax import suggest
+from engine.dsl.types import Scope
+from engine.pack.compile.declarations import Declared
 from engine.pack.compile.files import RuleFileParts
 from engine.pack.compile.issues import Issues
 from engine.pack.compile.scope import Scopes, StateNames
 from engine.pack.compile.values import Values
 from engine.pack.locate import as_tuple
-from engine.pack.model import CompiledUpdate, Param
-from engine.pack.source import Path_
+from engine.pack.model import CompiledUpdate, Param, SetChange, SetSpec
+from engine.pack.source import Path_, SourceFile
+
+#: What an add: or remove: may give: one member (text) or a list of them.
+_MEMBER_TYPES = frozenset({"str", "list", "any", "null"})
+
+
+def compile_sets(declared: Declared, values: Values) -> dict[str, SetSpec]:
+    """The declared sets (``sets:``): each one's member ttl and size bound."""
+    return {
+        name: SetSpec(values.duration(src, ("sets", name, "ttl"), d.ttl), d.max)
+        for name, (src, d) in declared.items()
+    }
 
 
 def state_names(files: list[RuleFileParts], values: Values) -> StateNames:
@@ -34,10 +47,12 @@ def compile_updates(
     scopes: Scopes,
     values: Values,
     issues: Issues,
+    set_specs: dict[str, SetSpec] | None = None,
 ) -> dict[str, list[CompiledUpdate]]:
     """Every ``updates:`` item, by the event type it runs on."""
     out: dict[str, list[CompiledUpdate]] = {}
     windows = scopes.state.windows
+    specs = set_specs or {}
     for part in files:
         src = part.src
         for i, u in part.items("updates"):
@@ -82,7 +97,36 @@ def compile_updates(
                 tuple(u.timestamp),
                 merge_a,
                 merge_c,
+                _set_changes(src, (*base, "add"), u.add, scope, specs, values, issues),
+                _set_changes(src, (*base, "remove"), u.remove, scope, specs, values, issues),
             )
             for t in triggers:
                 out.setdefault(t, []).append(cu)
     return out
+
+
+def _set_changes(
+    src: SourceFile,
+    at: Path_,
+    given: dict[str, str],
+    scope: Scope,
+    sets: dict[str, SetSpec],
+    values: Values,
+    issues: Issues,
+) -> tuple[SetChange, ...]:
+    """An update's add: or remove: items, each naming a declared set and giving text."""
+    out: list[SetChange] = []
+    for name, text in given.items():
+        spec = sets.get(name)
+        if spec is None:
+            issues.error(src, (*at, name, "__key__"), f"unknown set '{name}'"
+                         + (suggest(name, sets) or " (declare it under sets:)"))
+        expr = values.expr(src, (*at, name), text, scope)
+        if expr is None or spec is None:
+            continue
+        if expr.type not in _MEMBER_TYPES:
+            issues.error(src, (*at, name), f"a set holds text, not {expr.type}: give a text "
+                         "value (str(...) turns a number into text) or a list of them")
+            continue
+        out.append(SetChange(name, expr, spec))
+    return tuple(out)
