@@ -163,6 +163,7 @@ and a unit, `ms s m h d w` (`30m`, `1h30m`, `7d`), or the name of a duration con
 
 Contents: [Sections](#sections), [Functions](#functions),
 [Follow-ups](#follow-ups-restart-not-stack), [Keys](#keys-one-instance-per-quote-order),
+[Sets](#sets-members-that-expire-one-by-one),
 [Retention](#retention-how-long-sent-messages-are-kept), [Reason codes](#reason-codes).
 
 ## Sections
@@ -247,6 +248,36 @@ rules:
 """
 
 
+_SETS = """\
+## Sets: members that expire one by one
+
+A set (`sets:`) remembers text values per customer, each for `ttl` from when it was last
+added: "the categories returned in the last 30 days". Updates change it on an event:
+`add: {returned_categories: event.data.category}`, `remove: {...}` (a member, or a list of
+them). In expressions `customer.sets.returned_categories` is the list of members not yet
+expired at the event's time:
+
+```yaml
+policies:
+  returned_category:
+    when: event.data.category in customer.sets.returned_categories
+    suppress: {messages: [category_sale]}
+rules:
+  - {id: many_returns, on: item_returned, send: returns_check_in,
+     when: len(customer.sets.returned_categories) == 3}
+```
+
+- Shoes returned on 2 March and bags on 20 March: a shoe sale is held until 1 April, a bag
+  sale until 19 April. Returning shoes again restarts their 30 days, not the bags'.
+- Members are text (up to 200 characters; use `str(...)` for a number); other values are
+  not added. A set holds at most `max` members (default 100, at most 1000): adding one more
+  drops the oldest. Without `ttl` members stay until removed.
+- Updates run before the rules of the same event, so a rule sees the member its event added.
+  Expired members are dropped when the customer's next event is processed.
+- An unknown set name is an error at load. Sets of key -> value (maps) are not available yet.
+"""
+
+
 def _retention() -> str:
     default = format_duration(PackSettings().history_retention)
     return f"""\
@@ -283,5 +314,5 @@ def render() -> str:
     for name in section_names():
         lines += render_section(name, seen)
     lines += [_FUNCTIONS_INTRO, _types_line(), "", *function_table(), ""]
-    lines += [_followups(), _KEYS, _retention(), _REASONS]
+    lines += [_followups(), _KEYS, _SETS, _retention(), _REASONS]
     return "\n".join(lines).rstrip("\n") + "\n"

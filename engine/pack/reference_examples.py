@@ -87,8 +87,14 @@ updates:
   - on: purchase
     reset: [carts_started]
     count_in_window: {purchases_30d: 30d}
+  - on: item_returned             # customer.sets.returned_categories (see sets:)
+    add: {returned_categories: event.data.category}
+  - on: return_withdrawn
+    remove: {returned_categories: event.data.category}
 """,
-        _EVENTS + "attributes: {cart_value: number}\n",
+        _EVENTS + "  item_returned: {data: {category: str}}\n"
+        "  return_withdrawn: {data: {category: str}}\n"
+        "attributes: {cart_value: number}\nsets: {returned_categories: {ttl: 30d}}\n",
     ),
     "contexts": Example(
         """\
@@ -108,6 +114,15 @@ contexts:
     end: [quote_sent]             # this event's quote
 """,
         _TRAVEL + _QUOTES[len("events:\n"):],
+    ),
+    "sets": Example(
+        """\
+sets:
+  returned_categories:
+    description: Categories returned lately, each for 30 days from its latest return.
+    ttl: 30d                      # each member expires on its own; default: until removed
+    max: 50                       # beyond 50 members the oldest goes
+""",
     ),
     "messages": Example(
         """\
