@@ -37,6 +37,19 @@ class SentRecord:
 
 
 @dataclass(slots=True)
+class Touch:
+    """The last touch of a goal-bearing message: the moment it was sent, or would have been
+    but for the holdout, kept until its goal window ends (``until``)."""
+
+    decision: str  # the decision id (of the first channel it went on)
+    rule: str
+    message: str
+    at: float
+    group: str  # "sent" or "holdout"
+    until: float
+
+
+@dataclass(slots=True)
 class PendingFollowup:
     """A follow-up waiting for its time, unless a cancelling event comes first."""
 
@@ -80,6 +93,8 @@ class CustomerState:
     seen: dict[str, float] = field(default_factory=dict)  # event id -> event time (dedupe)
     followups: list[PendingFollowup] = field(default_factory=list)
     last_event: float = 0.0
+    touches: list[Touch] = field(default_factory=list)  # per goal-bearing message, the last
+    bounced: dict[str, float] = field(default_factory=dict)  # channel -> hard bounce time
     extra: tuple[Any, ...] = ()  # wire elements a newer release appended, written back as is
 
     def next_due(self) -> float | None:
@@ -103,6 +118,11 @@ class CustomerState:
              for f in self.followups],
             self.last_event,
         ]
+        # optional fields: omitted while empty (an older state reads the same)
+        if self.touches or self.bounced or self.extra:
+            wire.append([[t.decision, t.rule, t.message, t.at, t.group, t.until]
+                         for t in self.touches])
+            wire.append(self.bounced)
         if self.extra:
             wire.extend(self.extra)
         return wire
@@ -138,9 +158,17 @@ class CustomerState:
             pending = _followups(followups) if followups or type(followups) is not list else []
         except (TypeError, StateDecodeError):
             return cls._checked(w)
+        if len(w) == _LENGTH:
+            return cls(customer, version, attributes, consent, counters, windows, timestamps,
+                       contexts, records, seen, pending, last_event)
+        try:
+            touches = _touches(w[_LENGTH])
+            bounced = _bounced(w[_LENGTH + 1]) if len(w) > _LENGTH + 1 else {}
+        except StateDecodeError:
+            return cls._checked(w)
         return cls(customer, version, attributes, consent, counters, windows, timestamps,
-                   contexts, records, seen, pending, last_event,
-                   tuple(w[_LENGTH:]) if len(w) > _LENGTH else ())
+                   contexts, records, seen, pending, last_event, touches, bounced,
+                   tuple(w[_KNOWN:]))
 
     @classmethod
     def _checked(cls, w: Any) -> CustomerState:
@@ -163,7 +191,9 @@ class CustomerState:
             seen=_seen(w[10]),
             followups=_followups(w[11]),
             last_event=_last_event(w[12]),
-            extra=tuple(w[_LENGTH:]) if len(w) > _LENGTH else (),
+            touches=_touches(w[13]) if len(w) > 13 else [],
+            bounced=_bounced(w[14]) if len(w) > 14 else {},
+            extra=tuple(w[_KNOWN:]),
         )
 
 
@@ -305,8 +335,30 @@ def _followups(v: Any) -> list[PendingFollowup]:
     return out
 
 
+def _touches(v: Any) -> list[Touch]:
+    expected = "a list of [decision, rule, message, time, group, until] records"
+    if type(v) is not list:
+        raise _bad("touches", expected)
+    out: list[Touch] = []
+    for t in v:
+        if not (type(t) is list and len(t) == 6 and type(t[0]) is str and type(t[1]) is str
+                and type(t[2]) is str and type(t[3]) in _NUM and t[4] in _GROUPS
+                and type(t[5]) in _NUM):
+            raise _bad("touches", expected)
+        out.append(Touch(*t))
+    return out
+
+
+def _bounced(v: Any) -> dict[str, float]:
+    return _numbers(v, "bounced")
+
+
+_GROUPS = ("sent", "holdout")
 _NO_DATA: dict[str, Any] = {}
-_LENGTH = 13  # WIRE_VERSION and the 12 fields
+_LENGTH = 13  # WIRE_VERSION and the 12 fields every state has
+_KNOWN = 15  # and the optional ones (touches, bounced): what follows is a newer release's
+#: how many of WIRE_FIELDS every state has (the rest are optional)
+REQUIRED_FIELDS = _LENGTH - 1
 
 #: The fields after the wire version, in order, with their checks (used to salvage).
 WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
@@ -322,5 +374,7 @@ WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("seen", _seen),
     ("followups", _followups),
     ("last_event", _last_event),
+    ("touches", _touches),
+    ("bounced", _bounced),
 )
 

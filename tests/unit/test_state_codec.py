@@ -3,6 +3,7 @@ salvage (``tact state repair``). No Redis needed here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -96,7 +97,8 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(field: str, value: Any) ->
 
 def test_extra_fields_of_a_newer_release_are_kept_and_written_back() -> None:
     extra = ["tier-2", {"loyalty": [1, 2]}, None, b"\x00raw"]
-    blob = msgpack.packb([*GOOD.to_wire(), *extra], use_bin_type=True)
+    # after every field this release knows (optional ones included), wherever they end
+    blob = msgpack.packb(replace(GOOD, extra=tuple(extra)).to_wire(), use_bin_type=True)
     state = decode_state(blob)
     assert state.extra == tuple(extra)
     assert encode_state(state) == blob  # byte for byte, extras after the known fields
@@ -137,7 +139,8 @@ def test_salvage_drops_only_the_entries_of_the_wrong_type() -> None:
     bad_history = [["m", "push", "promotion", 1.0], ["m", 2, "x", 1.0]]
     wire = _wire(consent={"push": True, "email": "yes"}, history=bad_history,
                  last_event="x", windows={"w": [1.0], "v": ["x"]})
-    got = salvage_state(msgpack.packb([*wire, "extra"], use_bin_type=True), "c-1")
+    full = replace(GOOD, extra=("extra",)).to_wire()  # the optional fields, then the extra
+    got = salvage_state(msgpack.packb([*wire, *full[len(wire):]], use_bin_type=True), "c-1")
     assert got.state.consent == {"push": True}
     assert [h.message for h in got.state.history] == ["m"]
     assert got.state.windows == {"w": [1.0]}
