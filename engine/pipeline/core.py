@@ -18,8 +18,8 @@ from engine.dsl.probes import show
 from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup, instance_key
-from engine.pack.model import CompiledRule, RulePack
 from engine.outcomes.events import METRIC_OF
+from engine.pack.model import CompiledRule, RulePack
 from engine.pipeline.goals import Facts, convert, delivery_report, record_touch
 from engine.pipeline.guards import RuleFault as RuleFault  # re-exported: its old home
 from engine.pipeline.policies import Arbiter, ScopeMemo

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.dsl.syntax import suggest
+from engine.outcomes.events import OUTCOME_EVENTS
 from engine.pack.compile.declarations import Declarations
 from engine.pack.compile.files import RuleFileParts
 from engine.pack.compile.issues import Issues
-from engine.outcomes.events import OUTCOME_EVENTS
 from engine.pack.consent import ConsentRules
 from engine.pack.source import Path_, SourceFile
 

@@ -8,8 +8,8 @@ from engine.pack import schema as S
 from engine.pack.compile.catalog import Catalog
 from engine.pack.compile.declarations import Declared
 from engine.pack.compile.issues import Issues
-from engine.pack.compile.values import Values
 from engine.pack.compile.scope import Scopes
+from engine.pack.compile.values import Values
 from engine.pack.model import ChannelChoice, GoalDef, MessageDef
 from engine.pack.retention import Need
 from engine.pack.source import Path_, SourceFile
