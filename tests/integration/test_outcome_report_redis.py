@@ -22,7 +22,7 @@ async def _write_and_read(redis_url: str, prefix: str) -> dict[str, float]:
         await add_totals(client, prefix, {"2026-01-01": {"r|m|sent|touched": 3.0},
                                           "2026-01-03": {"r|m|sent|converted": 1.0}})
         await add_totals(client, prefix, {"2026-02-01": {"r|m|sent|touched": 7.0}})
-        assert 0 < await client.ttl(f"{prefix}report:2026-01-01")
+        assert await client.ttl(f"{prefix}report:2026-01-01") > 0
         return await read_totals(client, prefix, date(2026, 1, 1), date(2026, 1, 31))
     finally:
         await client.aclose()
