@@ -37,6 +37,19 @@ class SentRecord:
 
 
 @dataclass(slots=True)
+class Touch:
+    """The last touch of a goal-bearing message: the moment it was sent, or would have been
+    but for the holdout, kept until its goal window ends (``until``)."""
+
+    decision: str  # the decision id (of the first channel it went on)
+    rule: str
+    message: str
+    at: float
+    group: str  # "sent" or "holdout"
+    until: float
+
+
+@dataclass(slots=True)
 class PendingFollowup:
     """A follow-up waiting for its time, unless a cancelling event comes first."""
 
@@ -81,8 +94,11 @@ class CustomerState:
     followups: list[PendingFollowup] = field(default_factory=list)
     last_event: float = 0.0
     extra: tuple[Any, ...] = ()  # wire elements a newer release appended, written back as is
+    # optional wire fields, appended in this order (WIRE.md); an older state has none:
     # declared sets (``sets:``): name -> member -> event time it was last added
     sets: dict[str, dict[str, float]] = field(default_factory=dict)
+    touches: list[Touch] = field(default_factory=list)  # per goal-bearing message, the last
+    bounced: dict[str, float] = field(default_factory=dict)  # channel -> hard bounce time
 
     def next_due(self) -> float | None:
         return min((f.due for f in self.followups), default=None)
@@ -105,8 +121,18 @@ class CustomerState:
              for f in self.followups],
             self.last_event,
         ]
-        if self.sets or self.extra:  # appended (WIRE.md): no sets, no element
-            wire.append(self.sets)
+        # the optional fields, up to the last one that holds something (all of them when a
+        # newer release's elements follow): an older state reads the same
+        optional: list[Any] = [self.sets, self.touches, self.bounced]
+        n = len(optional) if self.extra else next(
+            (i + 1 for i in range(len(optional) - 1, -1, -1) if optional[i]), 0)
+        if n:
+            if n > 1 and self.touches:
+                optional[1] = [[t.decision, t.rule, t.message, t.at, t.group, t.until]
+                               for t in self.touches]
+            elif n > 1:
+                optional[1] = []
+            wire.extend(optional[:n])
         if self.extra:
             wire.extend(self.extra)
         return wire
@@ -140,12 +166,15 @@ class CustomerState:
                 sum(times, 0.0)
             records = _history(history)
             pending = _followups(followups) if followups or type(followups) is not list else []
-            sets = _sets(w[_LENGTH]) if len(w) > _LENGTH else {}
+            n = len(w)
+            sets = _sets(w[_LENGTH]) if n > _LENGTH else {}
+            touches = _touches(w[_LENGTH + 1]) if n > _LENGTH + 1 else []
+            bounced = _bounced(w[_LENGTH + 2]) if n > _LENGTH + 2 else {}
         except (TypeError, StateDecodeError):
             return cls._checked(w)
         return cls(customer, version, attributes, consent, counters, windows, timestamps,
-                   contexts, records, seen, pending, last_event,
-                   tuple(w[_LENGTH + 1:]) if len(w) > _LENGTH + 1 else (), sets)
+                   contexts, records, seen, pending, last_event, tuple(w[_KNOWN:]), sets,
+                   touches, bounced)
 
     @classmethod
     def _checked(cls, w: Any) -> CustomerState:
@@ -168,8 +197,10 @@ class CustomerState:
             seen=_seen(w[10]),
             followups=_followups(w[11]),
             last_event=_last_event(w[12]),
-            extra=tuple(w[_LENGTH + 1:]) if len(w) > _LENGTH + 1 else (),
+            extra=tuple(w[_KNOWN:]),
             sets=_sets(w[_LENGTH]) if len(w) > _LENGTH else {},
+            touches=_touches(w[_LENGTH + 1]) if len(w) > _LENGTH + 1 else [],
+            bounced=_bounced(w[_LENGTH + 2]) if len(w) > _LENGTH + 2 else {},
         )
 
 
@@ -319,8 +350,30 @@ def _followups(v: Any) -> list[PendingFollowup]:
     return out
 
 
+def _touches(v: Any) -> list[Touch]:
+    expected = "a list of [decision, rule, message, time, group, until] records"
+    if type(v) is not list:
+        raise _bad("touches", expected)
+    out: list[Touch] = []
+    for t in v:
+        if not (type(t) is list and len(t) == 6 and type(t[0]) is str and type(t[1]) is str
+                and type(t[2]) is str and type(t[3]) in _NUM and t[4] in _GROUPS
+                and type(t[5]) in _NUM):
+            raise _bad("touches", expected)
+        out.append(Touch(*t))
+    return out
+
+
+def _bounced(v: Any) -> dict[str, float]:
+    return _numbers(v, "bounced")
+
+
+_GROUPS = ("sent", "holdout")
 _NO_DATA: dict[str, Any] = {}
-_LENGTH = 13  # WIRE_VERSION and the 12 fields every state has (sets, appended, are optional)
+_LENGTH = 13  # WIRE_VERSION and the 12 fields every state has
+_KNOWN = _LENGTH + 3  # and the optional ones (sets, touches, bounced); then a newer release's
+#: how many of WIRE_FIELDS every state has (the optional ones follow them)
+REQUIRED_FIELDS = _LENGTH - 1
 
 #: The fields after the wire version, in order, with their checks (used to salvage).
 WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
@@ -341,4 +394,6 @@ WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
 #: Fields appended after :data:`WIRE_FIELDS` (WIRE.md): a state may end before any of them.
 OPTIONAL_WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("sets", _sets),
+    ("touches", _touches),
+    ("bounced", _bounced),
 )

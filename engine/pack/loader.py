@@ -119,7 +119,7 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
     )
     updates = compile_updates(files, catalog.attributes, scopes, values, issues, sets)
     contexts = compile_contexts(decl.contexts, catalog, scopes, values, issues)
-    messages = compile_messages(decl.messages, catalog, values, issues)
+    messages = compile_messages(decl.messages, catalog, values, issues, scopes)
     filters = Filters(catalog, decl.messages, issues)
     policies = compile_policies(decl.policies, filters, scopes, values)
     caps, quiet = compile_caps_and_quiet(files, filters, values)

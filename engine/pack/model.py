@@ -45,6 +45,15 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
+class GoalDef:
+    """A message's goal: a ``event`` within ``within`` seconds of a touch converts it."""
+
+    event: str
+    within: float
+    value: CompiledExpr | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MessageDef:
     id: str
     category: str
@@ -54,6 +63,7 @@ class MessageDef:
     location: SourceLocation | None = None
     consent_free: frozenset[str] = frozenset()  # channels it is sent on without consent
     choice: ChannelChoice | None = None  # None: every channel ('all')
+    goal: GoalDef | None = None
 
 
 @dataclass(slots=True)
@@ -199,9 +209,16 @@ class RulePack:
     keyed_cancels: dict[str, dict[str, CompiledExpr]] = field(default_factory=dict)
     keyed_contexts: frozenset[str] = frozenset()
     sets: dict[str, SetSpec] = field(default_factory=dict)
+    # goal event type -> the messages it converts (outcome attribution, engine/pipeline/goals)
+    goals: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.rules_by_id = {r.id: r for r in self.rules}
+        goals: dict[str, set[str]] = {}
+        for m in self.messages.values():
+            if m.goal is not None:
+                goals.setdefault(m.goal.event, set()).add(m.id)
+        self.goals = {k: frozenset(v) for k, v in goals.items()}
 
     def summary(self) -> str:
         return (

@@ -144,6 +144,16 @@ Choose = Annotated[
 ]
 
 
+class Goal(_Model):
+    """What a message is for: a goal event after it, within a window, converts it."""
+
+    event: Id = Field(description="The goal event type, e.g. purchase.")
+    within: Duration = Field(description="How long after the send (or holdout) it counts.")
+    value: Expr | None = Field(
+        None, description="The conversion's value, e.g. event.data.amount (default: none)."
+    )
+
+
 class Message(_Model):
     """A message in the catalog: what may be sent, on which channels, with which params."""
 
@@ -159,6 +169,9 @@ class Message(_Model):
     cooldown: Duration | None = Field(None, description="Minimum gap, across channels.")
     consent: ConsentNeed | None = Field(
         None, description="'none': sent without the customer's consent (internal, transactional)."
+    )
+    goal: Goal | None = Field(
+        None, description="A goal event to attribute to it (last touch), for tact report."
     )
 
 

@@ -18,7 +18,9 @@ from engine.dsl.probes import show
 from engine.models.decision import Decision
 from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup, instance_key
+from engine.outcomes.events import METRIC_OF
 from engine.pack.model import CompiledRule, RulePack
+from engine.pipeline.goals import Facts, convert, delivery_report, record_touch
 from engine.pipeline.guards import RuleFault as RuleFault  # re-exported: its old home
 from engine.pipeline.policies import Arbiter, ScopeMemo
 from engine.pipeline.state_ops import (
@@ -56,9 +58,16 @@ class BatchResult:
     faults: list[RuleFault] = field(default_factory=list)
     explain: dict[str, list[str]] = field(default_factory=dict)  # event id -> trace lines
     ticked: list[Decision] = field(default_factory=list)  # fired by a tick, not an event
+    facts: Facts = field(default_factory=dict)  # outcome facts for the report (pipeline.goals)
+
+    def add_facts(self, other: BatchResult) -> None:
+        facts = self.facts
+        for key, amount in other.facts.items():
+            facts[key] = facts.get(key, 0.0) + amount
 
     def add(self, other: BatchResult) -> None:
         """Take in the result of a later part of the same batch."""
+        self.add_facts(other)
         self.decisions.extend(other.decisions)
         self.outcomes.extend(other.outcomes)
         self.fired.extend(other.fired)
@@ -70,6 +79,7 @@ class BatchResult:
 
     def add_tick(self, other: BatchResult) -> None:
         """Take in what a :func:`tick` of the same batch fired."""
+        self.add_facts(other)
         self.fired.extend(other.fired)
         self.ticked.extend(other.fired)
         self.changed |= other.changed
@@ -171,7 +181,16 @@ class _Decider:
         made = arb.consider(rule)
         for dec in made:
             self._note_decision(key, dec)
+        if rule.message.goal is not None:
+            self._touch(rule, made, st, f.due, key)
         return made
+
+    def _touch(self, rule: CompiledRule, made: list[Decision], st: CustomerState, now: float,
+               key: str) -> None:
+        if record_touch(rule, made, st, now, self.result.facts):
+            t = st.touches[-1]
+            self._note(key, f"goal {rule.message.id}: touch ({t.group}) until +"
+                            f"{t.until - now:g}s")
 
     def _note_decision(self, key: str, dec: Decision) -> None:
         if not self.trace:
@@ -208,6 +227,13 @@ class _Decider:
             if changes:
                 self._note(e.id, "contexts: " + " ".join(changes))
             envx.refresh(st, pack)  # rules see the state after this event's updates
+        if etype in pack.goals:
+            touch = convert(pack, etype, st, envx, e.id, res.facts, res.faults)
+            if touch is not None:
+                self._note(e.id, f"goal {etype}: converts {touch.message} ({touch.group}, "
+                                 f"rule {touch.rule}, decision {touch.decision})")
+        if etype in METRIC_OF:
+            delivery_report(pack, etype, e.data, st, at, res.facts)
         st.seen[e.id] = at
         if at > st.last_event:
             st.last_event = at
@@ -233,8 +259,11 @@ class _Decider:
                 if rule.delay is not None:
                     self._schedule(rule, st, envx, e.id)
                     continue
-                for dec in arb.consider(rule):
+                made = arb.consider(rule)
+                for dec in made:
                     self._note_decision(e.id, dec)
+                if rule.message.goal is not None:
+                    self._touch(rule, made, st, at, e.id)
             decisions = arb.decisions
         elif self.trace:
             self._note(e.id, f"no rule listens to {etype}")

@@ -147,6 +147,10 @@ class Arbiter:
                     f"relevance: received {fmt(max(self.event_age, 0))} after the "
                     f"event, window {fmt(rule.relevance)}" + (" -> stale" * stale)
                 )
+        if st.bounced and channel in st.bounced:
+            out.append("channel_bounced")
+            notes.append(f"{channel} bounced (hard) -> channel_bounced until consent is given "
+                         "again")
         if channel in msg.consent_free:
             notes.append(f"consent {channel}: not required for {msg.id} (pack consent rules)")
         else:
@@ -201,6 +205,8 @@ class Arbiter:
             out.append("holdout")
         if rule.relevance is not None and self.event_age > rule.relevance:
             out.append("stale")
+        if st.bounced and channel in st.bounced:
+            out.append("channel_bounced")
         if not st.consent.get(channel) and channel not in msg.consent_free:
             out.append("no_consent")
         policies, caps = self.scopes.candidate(msg.category, msg.id, channel)

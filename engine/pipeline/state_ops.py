@@ -90,7 +90,12 @@ def apply_update(u: CompiledUpdate, st: CustomerState, env: Env) -> None:
     if u.merge_attributes is not None:
         _merge(st.attributes, env.eval(u.merge_attributes), _SCALAR)
     if u.merge_consent is not None:
-        _merge(st.consent, env.eval(u.merge_consent), bool)
+        given = env.eval(u.merge_consent)
+        _merge(st.consent, given, bool)
+        if st.bounced and isinstance(given, dict):  # consent given again lifts a bounce
+            for channel, value in given.items():
+                if value is True:
+                    st.bounced.pop(channel, None)
     for c in u.add:
         _add(st, c, env)
     for c in u.remove:

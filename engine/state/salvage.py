@@ -27,8 +27,8 @@ from engine.models.state import (
 __all__ = ["Salvaged", "salvage_state"]
 
 _MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps",
-                   "contexts", "seen", "sets"))
-_LISTS = frozenset(("history", "followups"))
+                   "contexts", "seen", "sets", "bounced"))
+_LISTS = frozenset(("history", "followups", "touches"))
 
 
 @dataclass(slots=True)

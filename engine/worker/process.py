@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from engine.errors import StateStoreError
 from engine.models.event import Envelope
@@ -51,6 +52,9 @@ from engine.state.wire import pack_stored, unpack_stored
 from engine.worker.codec import DeadLetter, Source, decision_headers
 from engine.worker.restore import Restorer
 from engine.worker.stats import WorkerStats
+
+if TYPE_CHECKING:
+    from engine.outcomes.aggregate import ReportWriter
 
 log = logging.getLogger("tact.worker")
 
@@ -159,8 +163,9 @@ class BatchProcessor:
     def __init__(self, store: StateStore, stats: WorkerStats, *, decisions_topic: str = "",
                  dead_letter_topic: str = "", state_topic: str | None = None,
                  restorer: Restorer | None = None, worker_id: str = "",
-                 trace: bool = False) -> None:
+                 trace: bool = False, report: ReportWriter | None = None) -> None:
         self.store = store
+        self.report = report
         self.stats = stats
         self.decisions_topic = decisions_topic
         self.dead_letter_topic = dead_letter_topic
@@ -190,6 +195,8 @@ class BatchProcessor:
         """Write a committed batch's states; ``marks``: per partition, the changelog position
         after its records. A failed or refused write only makes that partition be caught
         up from the changelog before its next batch (the batch itself is committed)."""
+        if self.report is not None:
+            await self._report(processed)
         writes = {p: PartitionWrite(states, marks.get(p))
                   for p, states in processed.writes.items()}
         if not writes:
@@ -203,6 +210,17 @@ class BatchProcessor:
             refused = set(writes)
         if self.restorer is not None:
             self.restorer.written(writes, refused)
+
+    async def _report(self, processed: Processed) -> None:
+        """Add the committed batch's outcome totals: at most once (a failure loses them)."""
+        if self.report is None:
+            return
+        try:
+            await self.report.add(processed.result)
+        except StateStoreError as exc:
+            log.warning("adding a committed batch's outcome totals failed (%s); they are "
+                        "not in tact report", exc)
+            self.stats.retries["redis-report"] += 1
 
     async def _isolating(self, pack: RulePack, records: Sequence[InRecord]) -> Processed:
         try:

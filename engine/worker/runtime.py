@@ -94,14 +94,17 @@ class StreamWorker:
             pack = await asyncio.to_thread(self.watcher.load_initial)
             log.info("rule pack %s@%s loaded from %s", pack.name, pack.version, s.rules_path)
         await self._ensure_topics()
+        report: Any = None  # a ReportWriter with Redis (imported with it)
         if o.memory_state:
             self.store = MemoryStateStore()
         else:
+            from engine.outcomes.aggregate import ReportWriter
             from engine.state.redis.store import RedisStateStore
 
             store = RedisStateStore.from_settings(s, prefix=o.redis_prefix)
             store.observe = self.telemetry.redis_call
             self.store = store
+            report = ReportWriter(store.client, o.redis_prefix)
 
         self.changelog = changelog(s, f"tact-restore-{o.worker_id}")
         restorer = Restorer(self.store, self.changelog, self.stats)
@@ -112,7 +115,7 @@ class StreamWorker:
         processor = BatchProcessor(self.store, self.stats, decisions_topic=s.decisions_topic,
                                    dead_letter_topic=s.dead_letter_topic,
                                    state_topic=s.state_topic, restorer=restorer,
-                                   worker_id=o.worker_id)
+                                   worker_id=o.worker_id, report=report)
         self._consumer = clients.aio_consumer(
             s, group_id=s.consumer_group,
             client_id=f"tact-{o.worker_id}",

@@ -57,3 +57,31 @@ async def test_flushed_keys_are_rebuilt_from_the_changelog(
     assert {c: st.to_wire() for c, st in after.items()} == \
         {c: st.to_wire() for c, st in before.items()}
     assert p.stats.restores["rebuild"] == 2
+
+
+async def test_a_committed_batch_adds_its_sent_decisions_to_the_report(
+        store: RedisStateStore) -> None:
+    from datetime import date
+
+    from engine.outcomes.aggregate import ReportWriter, read_totals
+
+    log = MemoryChangelog()
+    await _seeded(log)
+    stats = WorkerStats()
+    p = BatchProcessor(store, stats, decisions_topic="d", dead_letter_topic="dl",
+                       state_topic="s", restorer=Restorer(store, log, stats),
+                       report=ReportWriter(store.client, store.prefix))
+    out = await p.process(PACK, _records(8))
+    sent = [d for d in out.result.decisions if d.outcome == "sent"]
+    assert sent
+    days = sorted({d.decided_at.date() for d in sent})
+    assert await read_totals(store.client, store.prefix, days[0], days[-1]) == {}  # not yet
+    await p.apply(out, log.commit(out))  # committed: added once
+    totals = await read_totals(store.client, store.prefix, days[0], days[-1])
+    expected: dict[str, float] = {}
+    for d in sent:
+        key = f"{d.rule}|{d.message}|sent|sent"
+        expected[key] = expected.get(key, 0.0) + 1
+    assert totals == expected
+    assert await read_totals(store.client, store.prefix, date(2000, 1, 1),
+                             date(2000, 1, 2)) == {}

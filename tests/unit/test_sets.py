@@ -133,7 +133,10 @@ def test_malformed_sets_are_refused_by_name(bad: object) -> None:
 
 
 def test_salvage_keeps_the_good_sets() -> None:
-    wire = [*CustomerState("c").to_wire(), {"good": {"m": 1.0}, "bad": {"m": "x"}}, "extra"]
+    # sets, then the other optional fields (empty), then a newer release's element
+    optional_after_sets = [[], {}]  # touches, bounced
+    wire = [*CustomerState("c").to_wire(), {"good": {"m": 1.0}, "bad": {"m": "x"}},
+            *optional_after_sets, "extra"]
     got = salvage_state(msgpack.packb(wire, use_bin_type=True), "c")
     assert got.state.sets == {"good": {"m": 1.0}}
     assert got.state.extra == ("extra",)

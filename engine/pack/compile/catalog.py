@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.dsl.syntax import suggest
+from engine.outcomes.events import OUTCOME_EVENTS
 from engine.pack.compile.declarations import Declarations
 from engine.pack.compile.files import RuleFileParts
 from engine.pack.compile.issues import Issues
@@ -50,10 +51,17 @@ def compile_catalog(files: list[RuleFileParts], decl: Declarations, issues: Issu
     for part in files:
         if part.parts.consent is not None:
             consent.add(part.src, part.parts.consent, channels, categories, issues.error)
+    events: dict[str, dict[str, str] | None] = {
+        k: (None if v.data is None else dict(v.data)) for k, (_, v) in decl.events.items()
+    }
+    for etype, (src, _) in decl.events.items():
+        if etype in OUTCOME_EVENTS:
+            issues.error(src, ("events", etype, "__key__"),
+                         f"'{etype}' is a built-in outcome event type: do not declare it")
+    if events:  # a pack that declares no events checks none (built-ins need no declaring)
+        events.update((k, dict(v)) for k, v in OUTCOME_EVENTS.items())
     return Catalog(
-        events={
-            k: (None if v.data is None else dict(v.data)) for k, (_, v) in decl.events.items()
-        },
+        events=events,
         attributes={k: v for k, (_, v) in decl.attributes.items()},
         channels=channels,
         categories=categories,

@@ -8,14 +8,15 @@ from engine.pack import schema as S
 from engine.pack.compile.catalog import Catalog
 from engine.pack.compile.declarations import Declared
 from engine.pack.compile.issues import Issues
+from engine.pack.compile.scope import Scopes
 from engine.pack.compile.values import Values
-from engine.pack.model import ChannelChoice, MessageDef
+from engine.pack.model import ChannelChoice, GoalDef, MessageDef
 from engine.pack.retention import Need
 from engine.pack.source import Path_, SourceFile
 
 
 def compile_messages(
-    declared: Declared, catalog: Catalog, values: Values, issues: Issues
+    declared: Declared, catalog: Catalog, values: Values, issues: Issues, scopes: Scopes
 ) -> dict[str, MessageDef]:
     """Every message by id; a cooldown is a history retention need."""
     out: dict[str, MessageDef] = {}
@@ -51,8 +52,25 @@ def compile_messages(
             choice=compile_choice(
                 src, ("messages", mid, "choose"), m.choose, catalog.attributes, issues
             ),
+            goal=compile_goal(src, ("messages", mid, "goal"), m.goal, catalog, values, scopes),
         )
     return out
+
+
+def compile_goal(src: SourceFile, path: Path_, goal: S.Goal | None, catalog: Catalog,
+                 values: Values, scopes: Scopes) -> GoalDef | None:
+    """``goal:`` compiled: its event must be declared (when the pack declares events), its
+    window positive, its value an expression on the goal event."""
+    if goal is None:
+        return None
+    catalog.known_event(values.issues, src, (*path, "event"), goal.event, "goal")
+    within = values.duration(src, (*path, "within"), goal.within)
+    if within is not None and within <= 0:
+        values.issues.error(src, (*path, "within"), "a goal's window must be positive")
+    value = None
+    if goal.value is not None:
+        value = values.expr(src, (*path, "value"), goal.value, scopes.for_triggers((goal.event,)))
+    return GoalDef(goal.event, within or 0.0, value)
 
 
 def compile_choice(

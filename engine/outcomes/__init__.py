@@ -1,0 +1,1 @@
+"""Message outcomes: delivery events, goals and their attribution, the uplift report."""
