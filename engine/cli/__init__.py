@@ -14,7 +14,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine.cli import authoring, connectors, demo, rules, services, state, worker
+    from engine.cli import authoring, connectors, customer, demo, rules, services, state, worker
 
     app.add_typer(rules.app, name="rules", help="Check, test and document rule packs.")
     app.add_typer(services.app, name="services", help="Local Kafka and Redis for dev and CI.")
@@ -23,6 +23,7 @@ def _register() -> None:
     worker.register(app)  # run
     connectors.register(app)  # publish, deliver
     demo.register(app)  # demo
+    customer.register(app)  # customer
 
 
 def main() -> None:

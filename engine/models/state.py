@@ -37,6 +37,24 @@ class SentRecord:
 
 
 @dataclass(slots=True)
+class RecentDecision:
+    """One of a customer's last decisions, kept for the single customer view (reasons only:
+    traces exist only in explain mode)."""
+
+    id: str
+    at: float  # the decision's moment (event time)
+    rule: str
+    message: str
+    channel: str
+    outcome: str  # "sent" or "suppressed"
+    reasons: list[str]
+
+
+#: How many decisions ``CustomerState.recent`` keeps: the oldest goes first.
+RECENT_DECISIONS = 20
+
+
+@dataclass(slots=True)
 class PendingFollowup:
     """A follow-up waiting for its time, unless a cancelling event comes first."""
 
@@ -80,7 +98,15 @@ class CustomerState:
     seen: dict[str, float] = field(default_factory=dict)  # event id -> event time (dedupe)
     followups: list[PendingFollowup] = field(default_factory=list)
     last_event: float = 0.0
+    recent: list[RecentDecision] = field(default_factory=list)  # oldest first, bounded
     extra: tuple[Any, ...] = ()  # wire elements a newer release appended, written back as is
+
+    def remember(self, decision: RecentDecision) -> None:
+        """Keep ``decision`` among the last :data:`RECENT_DECISIONS` (the oldest goes)."""
+        recent = self.recent
+        recent.append(decision)
+        if len(recent) > RECENT_DECISIONS:
+            del recent[0]
 
     def next_due(self) -> float | None:
         return min((f.due for f in self.followups), default=None)
@@ -103,7 +129,11 @@ class CustomerState:
              for f in self.followups],
             self.last_event,
         ]
-        if self.extra:
+        # optional (older states lack it): written when it holds something or must keep
+        # the place of a newer release's elements after it
+        if self.recent or self.extra:
+            wire.append([[r.id, r.at, r.rule, r.message, r.channel, r.outcome, r.reasons]
+                         for r in self.recent])
             wire.extend(self.extra)
         return wire
 
@@ -136,11 +166,12 @@ class CustomerState:
                 sum(times, 0.0)
             records = _history(history)
             pending = _followups(followups) if followups or type(followups) is not list else []
+            recent = _recent(w[_LENGTH]) if len(w) > _LENGTH else []
         except (TypeError, StateDecodeError):
             return cls._checked(w)
         return cls(customer, version, attributes, consent, counters, windows, timestamps,
-                   contexts, records, seen, pending, last_event,
-                   tuple(w[_LENGTH:]) if len(w) > _LENGTH else ())
+                   contexts, records, seen, pending, last_event, recent,
+                   tuple(w[_LENGTH + 1:]) if len(w) > _LENGTH + 1 else ())
 
     @classmethod
     def _checked(cls, w: Any) -> CustomerState:
@@ -163,7 +194,8 @@ class CustomerState:
             seen=_seen(w[10]),
             followups=_followups(w[11]),
             last_event=_last_event(w[12]),
-            extra=tuple(w[_LENGTH:]) if len(w) > _LENGTH else (),
+            recent=_recent(w[13]) if len(w) > _LENGTH else [],
+            extra=tuple(w[_LENGTH + 1:]) if len(w) > _LENGTH + 1 else (),
         )
 
 
@@ -305,8 +337,31 @@ def _followups(v: Any) -> list[PendingFollowup]:
     return out
 
 
+_OUTCOMES = frozenset(("sent", "suppressed"))
+
+
+def _recent(v: Any) -> list[RecentDecision]:
+    expected = "a list of [id, time, rule, message, channel, outcome, reasons] records"
+    if type(v) is not list:
+        raise _bad("recent", expected)
+    if v:
+        if not _LIST.issuperset(map(type, v)):
+            raise _bad("recent", expected)
+        try:  # by columns, as history
+            ids, times, rules, messages, channels, outcomes, reasons = zip(*v, strict=True)
+            "".join(ids), sum(times, 0.0), "".join(rules), "".join(messages)
+            "".join(channels)
+            if not (_OUTCOMES.issuperset(outcomes) and _LIST.issuperset(map(type, reasons))):
+                raise TypeError
+            for why in reasons:
+                "".join(why)
+        except (TypeError, ValueError):
+            raise _bad("recent", expected) from None
+    return list(starmap(RecentDecision, v))
+
+
 _NO_DATA: dict[str, Any] = {}
-_LENGTH = 13  # WIRE_VERSION and the 12 fields
+_LENGTH = 13  # WIRE_VERSION and the 12 fields every state has (``recent`` is optional)
 
 #: The fields after the wire version, in order, with their checks (used to salvage).
 WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
@@ -322,5 +377,8 @@ WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("seen", _seen),
     ("followups", _followups),
     ("last_event", _last_event),
+    ("recent", _recent),  # optional: older states end before it
 )
+#: How many of :data:`WIRE_FIELDS` every state has (the rest came later: optional).
+REQUIRED_FIELDS = _LENGTH - 1
 

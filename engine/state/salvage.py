@@ -17,13 +17,13 @@ from typing import Any
 import msgpack
 
 from engine.errors import StateDecodeError
-from engine.models.state import WIRE_FIELDS, CustomerState, check_wire_version
+from engine.models.state import REQUIRED_FIELDS, WIRE_FIELDS, CustomerState, check_wire_version
 
 __all__ = ["Salvaged", "salvage_state"]
 
 _MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps",
                    "contexts", "seen"))
-_LISTS = frozenset(("history", "followups"))
+_LISTS = frozenset(("history", "followups", "recent"))
 
 
 @dataclass(slots=True)
@@ -55,7 +55,7 @@ def salvage_state(blob: bytes, customer: str) -> Salvaged:
             dropped.append(f"{name}: {note}")
         if kept is not None:
             values[name] = kept
-    missing = [name for name, _ in WIRE_FIELDS[len(items) - 1:]]
+    missing = [name for name, _ in WIRE_FIELDS[len(items) - 1:REQUIRED_FIELDS]]
     if missing:
         dropped.append(f"missing (blob cut short): {', '.join(missing)}")
     state = CustomerState(customer, **values)

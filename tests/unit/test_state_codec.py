@@ -3,13 +3,14 @@ salvage (``tact state repair``). No Redis needed here."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import msgpack
 import pytest
 
 from engine.errors import StateDecodeError
-from engine.models.state import WIRE_VERSION, CustomerState
+from engine.models.state import WIRE_VERSION, CustomerState, RecentDecision
 from engine.state.salvage import salvage_state
 from engine.state.wire import decode_state, encode_state, pack_stored, unpack_stored
 from tests.unit.test_state_wire import _full_state
@@ -96,7 +97,9 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(field: str, value: Any) ->
 
 def test_extra_fields_of_a_newer_release_are_kept_and_written_back() -> None:
     extra = ["tier-2", {"loyalty": [1, 2]}, None, b"\x00raw"]
-    blob = msgpack.packb([*GOOD.to_wire(), *extra], use_bin_type=True)
+    # a newer release writes every field this one knows (optional ones too), then its own
+    known = replace(GOOD, recent=[RecentDecision("d1", 5.0, "r", "m", "push", "sent", [])])
+    blob = msgpack.packb([*known.to_wire(), *extra], use_bin_type=True)
     state = decode_state(blob)
     assert state.extra == tuple(extra)
     assert encode_state(state) == blob  # byte for byte, extras after the known fields
@@ -137,7 +140,8 @@ def test_salvage_drops_only_the_entries_of_the_wrong_type() -> None:
     bad_history = [["m", "push", "promotion", 1.0], ["m", 2, "x", 1.0]]
     wire = _wire(consent={"push": True, "email": "yes"}, history=bad_history,
                  last_event="x", windows={"w": [1.0], "v": ["x"]})
-    got = salvage_state(msgpack.packb([*wire, "extra"], use_bin_type=True), "c-1")
+    recent: list[Any] = []  # the optional field(s) GOOD leaves out, before a newer one's
+    got = salvage_state(msgpack.packb([*wire, recent, "extra"], use_bin_type=True), "c-1")
     assert got.state.consent == {"push": True}
     assert [h.message for h in got.state.history] == ["m"]
     assert got.state.windows == {"w": [1.0]}
