@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from itertools import starmap
 from typing import Any
 
+import msgpack
+
 from engine.errors import StateDecodeError
 
 WIRE_VERSION = 1
@@ -39,7 +41,11 @@ class SentRecord:
 @dataclass(slots=True)
 class RecentDecision:
     """One of a customer's last decisions, kept for the single customer view (reasons only:
-    traces exist only in explain mode)."""
+    traces exist only in explain mode).
+
+    The state holds each one packed (msgpack bytes): only the view unpacks them, so the
+    per-batch decode and encode of a state pass them through as a few byte strings.
+    """
 
     id: str
     at: float  # the decision's moment (event time)
@@ -48,6 +54,25 @@ class RecentDecision:
     channel: str
     outcome: str  # "sent" or "suppressed"
     reasons: list[str]
+
+    def pack(self) -> bytes:
+        packed: bytes = msgpack.packb([self.id, self.at, self.rule, self.message, self.channel,
+                                       self.outcome, self.reasons], use_bin_type=True)
+        return packed
+
+    @classmethod
+    def unpack(cls, packed: bytes) -> RecentDecision | None:
+        """The decision ``packed`` holds; None if it is not one (the view skips it)."""
+        try:
+            record = msgpack.unpackb(packed, raw=False)
+        except Exception:  # msgpack raises several types on garbage
+            return None
+        if not (type(record) is list and len(record) == 7 and type(record[1]) in _NUM
+                and all(type(record[i]) is str for i in (0, 2, 3, 4))
+                and record[5] in _OUTCOMES and type(record[6]) is list
+                and all(type(why) is str for why in record[6])):
+            return None
+        return cls(*record)
 
 
 #: How many decisions ``CustomerState.recent`` keeps: the oldest goes first.
@@ -98,13 +123,13 @@ class CustomerState:
     seen: dict[str, float] = field(default_factory=dict)  # event id -> event time (dedupe)
     followups: list[PendingFollowup] = field(default_factory=list)
     last_event: float = 0.0
-    recent: list[RecentDecision] = field(default_factory=list)  # oldest first, bounded
+    recent: list[bytes] = field(default_factory=list)  # packed RecentDecision, oldest first
     extra: tuple[Any, ...] = ()  # wire elements a newer release appended, written back as is
 
     def remember(self, decision: RecentDecision) -> None:
         """Keep ``decision`` among the last :data:`RECENT_DECISIONS` (the oldest goes)."""
         recent = self.recent
-        recent.append(decision)
+        recent.append(decision.pack())
         if len(recent) > RECENT_DECISIONS:
             del recent[0]
 
@@ -132,8 +157,7 @@ class CustomerState:
         # optional (older states lack it): written when it holds something or must keep
         # the place of a newer release's elements after it
         if self.recent or self.extra:
-            wire.append([[r.id, r.at, r.rule, r.message, r.channel, r.outcome, r.reasons]
-                         for r in self.recent])
+            wire.append(self.recent)
             wire.extend(self.extra)
         return wire
 
@@ -206,6 +230,8 @@ class CustomerState:
 _BOOL = frozenset((bool,))
 _LIST = frozenset((list,))
 _NUM = frozenset((int, float))
+_BYTES = frozenset((bytes,))
+_OUTCOMES = frozenset(("sent", "suppressed"))
 
 
 def _bad(name: str, expected: str) -> StateDecodeError:
@@ -337,27 +363,13 @@ def _followups(v: Any) -> list[PendingFollowup]:
     return out
 
 
-_OUTCOMES = frozenset(("sent", "suppressed"))
 
 
-def _recent(v: Any) -> list[RecentDecision]:
-    expected = "a list of [id, time, rule, message, channel, outcome, reasons] records"
-    if type(v) is not list:
-        raise _bad("recent", expected)
-    if v:
-        if not _LIST.issuperset(map(type, v)):
-            raise _bad("recent", expected)
-        try:  # by columns, as history
-            ids, times, rules, messages, channels, outcomes, reasons = zip(*v, strict=True)
-            "".join(ids), sum(times, 0.0), "".join(rules), "".join(messages)
-            "".join(channels)
-            if not (_OUTCOMES.issuperset(outcomes) and _LIST.issuperset(map(type, reasons))):
-                raise TypeError
-            for why in reasons:
-                "".join(why)
-        except (TypeError, ValueError):
-            raise _bad("recent", expected) from None
-    return list(starmap(RecentDecision, v))
+def _recent(v: Any) -> list[bytes]:
+    # packed records, left packed: a bad one is skipped by the view, it decides nothing
+    if type(v) is not list or not _BYTES.issuperset(map(type, v)):
+        raise _bad("recent", "a list of packed decisions (bytes)")
+    return v
 
 
 _NO_DATA: dict[str, Any] = {}

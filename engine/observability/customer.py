@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.models.state import KEY_SEP, CustomerState
+from engine.models.state import KEY_SEP, CustomerState, RecentDecision
 
 #: What a masked attribute's value shows.
 MASK = "•••"
@@ -60,6 +60,7 @@ def customer_view(
         name, _, key = entry.partition(KEY_SEP)
         contexts.append({"name": name, "key": key or None, "until": iso(until),
                          "active": until > now})
+    decisions = [d for d in map(RecentDecision.unpack, reversed(st.recent)) if d is not None]
     return {
         "customer": st.customer,
         "version": st.version,
@@ -84,7 +85,7 @@ def customer_view(
         "decisions": [
             {"id": r.id, "at": iso(r.at), "rule": r.rule, "message": r.message,
              "channel": r.channel, "outcome": r.outcome, "reasons": list(r.reasons)}
-            for r in reversed(st.recent)
+            for r in decisions
         ],
         "trace": TRACE_HINT,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import msgpack
 import pytest
 
 from engine.config import TactSettings
@@ -45,11 +46,17 @@ def h() -> Iterator[Harness]:
     harness.close()
 
 
+def _recent(st: CustomerState) -> list[RecentDecision]:
+    out = [RecentDecision.unpack(packed) for packed in st.recent]
+    assert None not in out
+    return [d for d in out if d is not None]
+
+
 def test_the_core_keeps_each_decision_with_its_outcome_and_reasons(h: Harness) -> None:
     start = h.clock.ts
     h.emit("c1", "cart_abandoned", {"value": 9.5})
     h.advance("31m")  # the follow-up fires on email, which has no consent
-    recent = h.state("c1").recent
+    recent = _recent(h.state("c1"))
     assert [(r.rule, r.channel, r.outcome) for r in recent] == [
         ("cart_nudge", "push", "sent"), ("cart_reminder", "email", "suppressed")]
     assert recent[1].reasons and "consent" in " ".join(recent[1].reasons)
@@ -61,7 +68,7 @@ def test_recent_decisions_are_bounded_oldest_first_out(h: Harness) -> None:
     for _ in range(RECENT_DECISIONS + 5):
         h.emit("c1", "cart_abandoned", {"value": 1.0})
         h.clock.advance("1m")
-    recent = h.state("c1").recent
+    recent = _recent(h.state("c1"))
     assert len(recent) == RECENT_DECISIONS
     times = [r.at for r in recent]
     assert times == sorted(times) and times[-1] == h.clock.ts - 60  # the newest kept
@@ -69,21 +76,31 @@ def test_recent_decisions_are_bounded_oldest_first_out(h: Harness) -> None:
 
 def test_recent_decisions_round_trip_and_older_states_lack_them() -> None:
     st = CustomerState("c1", version=3)
-    st.recent = [RecentDecision("d1", 5.0, "r", "m", "push", "suppressed", ["cooldown"])]
-    assert decode_state(encode_state(st)) == st
+    st.remember(RecentDecision("d1", 5.0, "r", "m", "push", "suppressed", ["cooldown"]))
+    again = decode_state(encode_state(st))
+    assert again == st and _recent(again) == [
+        RecentDecision("d1", 5.0, "r", "m", "push", "suppressed", ["cooldown"])]
     assert len(CustomerState("c1").to_wire()) == len(st.to_wire()) - 1  # empty: omitted
     assert decode_state(encode_state(CustomerState("c1"))).recent == []
 
 
-@pytest.mark.parametrize("bad", [
-    "x", [["d1", 5.0, "r", "m", "push", "maybe", []]], [["d1", "t", "r", "m", "push", "sent", []]],
-    [["d1", 5.0, "r", "m", "push", "sent", "reason"]], [["d1", 5.0, "r", "m", "push", "sent"]],
-    [["d1", 5.0, "r", "m", "push", "sent", [1]]],
-])
+@pytest.mark.parametrize("bad", ["x", [["d1", 5.0]], ["text"], [b"ok", 3]])
 def test_a_malformed_recent_field_is_refused(bad: object) -> None:
     wire = CustomerState("c1").to_wire()
     with pytest.raises(StateDecodeError, match="recent"):
         CustomerState.from_wire([*wire, bad])
+
+
+@pytest.mark.parametrize("record", [
+    ["d1", 5.0, "r", "m", "push", "maybe", []], ["d1", "t", "r", "m", "push", "sent", []],
+    ["d1", 5.0, "r", "m", "push", "sent", "reason"], ["d1", 5.0, "r", "m", "push", "sent"],
+    ["d1", 5.0, "r", "m", "push", "sent", [1]], {"id": "d1"},
+])
+def test_the_view_skips_a_packed_decision_that_is_not_one(record: object) -> None:
+    st = CustomerState("c1", version=1)
+    st.remember(RecentDecision("d1", 5.0, "r", "m", "push", "sent", []))
+    st.recent.extend([msgpack.packb(record), b"\xc1garbage"])
+    assert [d["id"] for d in customer_view(st, now=10.0)["decisions"]] == ["d1"]
 
 
 def test_the_view_masks_pii_and_lists_newest_first(h: Harness) -> None:

@@ -98,7 +98,8 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(field: str, value: Any) ->
 def test_extra_fields_of_a_newer_release_are_kept_and_written_back() -> None:
     extra = ["tier-2", {"loyalty": [1, 2]}, None, b"\x00raw"]
     # a newer release writes every field this one knows (optional ones too), then its own
-    known = replace(GOOD, recent=[RecentDecision("d1", 5.0, "r", "m", "push", "sent", [])])
+    known = replace(GOOD, recent=[RecentDecision("d1", 5.0, "r", "m", "push", "sent",
+                                                 []).pack()])
     blob = msgpack.packb([*known.to_wire(), *extra], use_bin_type=True)
     state = decode_state(blob)
     assert state.extra == tuple(extra)
