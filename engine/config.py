@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class TactSettings(BaseSettings):
@@ -65,6 +65,11 @@ class TactSettings(BaseSettings):
                                        description="Events with `at` further ahead of the "
                                        "clock are refused (ISO 8601 duration: P365D, PT12H).")
 
+    # The single customer view (GET /customers/{id}, tact customer)
+    pii_attributes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Attributes whose values the customer view masks "
+        "(comma-separated names).")
+
     # Webhook connector
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
@@ -78,6 +83,14 @@ class TactSettings(BaseSettings):
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value
         if isinstance(raw, str) and not raw.strip():
             return None
+        return value
+
+    @field_validator("pii_attributes", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """``TACT_PII_ATTRIBUTES=email, phone``: names split on commas, blanks dropped."""
+        if isinstance(value, str):
+            return [name.strip() for name in value.split(",") if name.strip()]
         return value
 
     def brokers(self) -> list[str]:

@@ -14,7 +14,17 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from engine.cli import authoring, connectors, demo, report, rules, services, state, worker
+    from engine.cli import (
+        authoring,
+        connectors,
+        customer,
+        demo,
+        report,
+        rules,
+        services,
+        state,
+        worker,
+    )
 
     app.add_typer(rules.app, name="rules", help="Check, test and document rule packs.")
     app.add_typer(services.app, name="services", help="Local Kafka and Redis for dev and CI.")
@@ -24,6 +34,7 @@ def _register() -> None:
     connectors.register(app)  # publish, deliver
     demo.register(app)  # demo
     report.register(app)  # report
+    customer.register(app)  # customer
 
 
 def main() -> None:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from itertools import starmap
 from typing import Any
 
+import msgpack
+
 from engine.errors import StateDecodeError
 
 WIRE_VERSION = 1
@@ -47,6 +49,48 @@ class Touch:
     at: float
     group: str  # "sent" or "holdout"
     until: float
+
+
+@dataclass(slots=True)
+class RecentDecision:
+    """One of a customer's last decisions, kept for the single customer view (reasons only:
+    traces exist only in explain mode).
+
+    A decision made in this batch is kept as this object (cheap: a pack may make a hundred
+    per event, of which 20 are kept); it is packed (msgpack bytes) only when the state is
+    encoded, and a decoded state holds the bytes: only the view unpacks them.
+    """
+
+    id: str
+    at: float  # the decision's moment (event time)
+    rule: str
+    message: str
+    channel: str
+    outcome: str  # "sent" or "suppressed"
+    reasons: list[str]
+
+    def pack(self) -> bytes:
+        packed: bytes = msgpack.packb([self.id, self.at, self.rule, self.message, self.channel,
+                                       self.outcome, self.reasons], use_bin_type=True)
+        return packed
+
+    @classmethod
+    def unpack(cls, packed: bytes) -> RecentDecision | None:
+        """The decision ``packed`` holds; None if it is not one (the view skips it)."""
+        try:
+            record = msgpack.unpackb(packed, raw=False)
+        except Exception:  # msgpack raises several types on garbage
+            return None
+        if not (type(record) is list and len(record) == 7 and type(record[1]) in _NUM
+                and all(type(record[i]) is str for i in (0, 2, 3, 4))
+                and record[5] in _OUTCOMES and type(record[6]) is list
+                and all(type(why) is str for why in record[6])):
+            return None
+        return cls(*record)
+
+
+#: How many decisions ``CustomerState.recent`` keeps: the oldest goes first.
+RECENT_DECISIONS = 20
 
 
 @dataclass(slots=True)
@@ -99,6 +143,15 @@ class CustomerState:
     sets: dict[str, dict[str, float]] = field(default_factory=dict)
     touches: list[Touch] = field(default_factory=list)  # per goal-bearing message, the last
     bounced: dict[str, float] = field(default_factory=dict)  # channel -> hard bounce time
+    # the last decisions (the single customer view): packed bytes, or this batch's objects
+    recent: list[bytes | RecentDecision] = field(default_factory=list)
+
+    def remember(self, decision: RecentDecision) -> None:
+        """Keep ``decision`` among the last :data:`RECENT_DECISIONS` (the oldest goes)."""
+        recent = self.recent
+        recent.append(decision)
+        if len(recent) > RECENT_DECISIONS:
+            del recent[0]
 
     def next_due(self) -> float | None:
         return min((f.due for f in self.followups), default=None)
@@ -123,7 +176,7 @@ class CustomerState:
         ]
         # the optional fields, up to the last one that holds something (all of them when a
         # newer release's elements follow): an older state reads the same
-        optional: list[Any] = [self.sets, self.touches, self.bounced]
+        optional: list[Any] = [self.sets, self.touches, self.bounced, self.recent]
         n = len(optional) if self.extra else next(
             (i + 1 for i in range(len(optional) - 1, -1, -1) if optional[i]), 0)
         if n:
@@ -132,6 +185,9 @@ class CustomerState:
                                for t in self.touches]
             elif n > 1:
                 optional[1] = []
+            if n > 3:
+                optional[3] = [r if type(r) is bytes else r.pack()  # type: ignore[union-attr]
+                               for r in self.recent]
             wire.extend(optional[:n])
         if self.extra:
             wire.extend(self.extra)
@@ -170,11 +226,12 @@ class CustomerState:
             sets = _sets(w[_LENGTH]) if n > _LENGTH else {}
             touches = _touches(w[_LENGTH + 1]) if n > _LENGTH + 1 else []
             bounced = _bounced(w[_LENGTH + 2]) if n > _LENGTH + 2 else {}
+            recent = _recent(w[_LENGTH + 3]) if n > _LENGTH + 3 else []
         except (TypeError, StateDecodeError):
             return cls._checked(w)
         return cls(customer, version, attributes, consent, counters, windows, timestamps,
                    contexts, records, seen, pending, last_event, tuple(w[_KNOWN:]), sets,
-                   touches, bounced)
+                   touches, bounced, recent)
 
     @classmethod
     def _checked(cls, w: Any) -> CustomerState:
@@ -201,6 +258,7 @@ class CustomerState:
             sets=_sets(w[_LENGTH]) if len(w) > _LENGTH else {},
             touches=_touches(w[_LENGTH + 1]) if len(w) > _LENGTH + 1 else [],
             bounced=_bounced(w[_LENGTH + 2]) if len(w) > _LENGTH + 2 else {},
+            recent=_recent(w[_LENGTH + 3]) if len(w) > _LENGTH + 3 else [],
         )
 
 
@@ -211,6 +269,8 @@ class CustomerState:
 _BOOL = frozenset((bool,))
 _LIST = frozenset((list,))
 _NUM = frozenset((int, float))
+_BYTES = frozenset((bytes,))
+_OUTCOMES = frozenset(("sent", "suppressed"))
 
 
 def _bad(name: str, expected: str) -> StateDecodeError:
@@ -369,9 +429,17 @@ def _bounced(v: Any) -> dict[str, float]:
 
 
 _GROUPS = ("sent", "holdout")
+def _recent(v: Any) -> list[bytes | RecentDecision]:
+    # packed records, left packed: a bad one is skipped by the view, it decides nothing
+    if type(v) is not list or not _BYTES.issuperset(map(type, v)):
+        raise _bad("recent", "a list of packed decisions (bytes)")
+    return v
+
+
 _NO_DATA: dict[str, Any] = {}
 _LENGTH = 13  # WIRE_VERSION and the 12 fields every state has
-_KNOWN = _LENGTH + 3  # and the optional ones (sets, touches, bounced); then a newer release's
+_KNOWN = _LENGTH + 4  # and the optional ones (sets, touches, bounced, recent); then a newer
+# release's elements
 #: how many of WIRE_FIELDS every state has (the optional ones follow them)
 REQUIRED_FIELDS = _LENGTH - 1
 
@@ -396,4 +464,5 @@ OPTIONAL_WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("sets", _sets),
     ("touches", _touches),
     ("bounced", _bounced),
+    ("recent", _recent),
 )

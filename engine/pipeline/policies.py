@@ -8,7 +8,7 @@ from typing import Any
 from engine.dsl.durations import format_duration as fmt
 from engine.dsl.timefns import MAX_TS, MIN_TS, in_range
 from engine.models.decision import Decision, decision_id
-from engine.models.state import CustomerState, SentRecord
+from engine.models.state import CustomerState, RecentDecision, SentRecord
 from engine.pack.model import ChannelChoice, CompiledRule, Param, RulePack
 from engine.pipeline.choice import CHANNEL_CHOSEN, channel_order
 from engine.pipeline.guards import PARAM_ERROR, POLICY_ERROR, RuleFault, describe, json_value
@@ -348,9 +348,14 @@ class Arbiter:
         trace: list[str],
     ) -> Decision:
         msg = rule.message
+        did = decision_id(self.event_id, rule.id, channel)
+        outcome = "suppressed" if reasons else "sent"
+        # the customer view's last decisions: a few strings, in the state like all else
+        self.st.remember(RecentDecision(did, self.env.now, rule.id, msg.id, channel, outcome,
+                                        reasons))
         return Decision.trusted(
             {
-                "id": decision_id(self.event_id, rule.id, channel),
+                "id": did,
                 "event_id": self.event_id,
                 "customer": self.st.customer,
                 "rule": rule.id,
@@ -359,7 +364,7 @@ class Arbiter:
                 "category": msg.category,
                 "channel": channel,
                 "params": params,
-                "outcome": "suppressed" if reasons else "sent",
+                "outcome": outcome,
                 "reasons": reasons,
                 "deliver_after": datetime.fromtimestamp(after, UTC) if after is not None else None,
                 "decided_at": self._decided_at,

@@ -28,7 +28,7 @@ __all__ = ["Salvaged", "salvage_state"]
 
 _MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps",
                    "contexts", "seen", "sets", "bounced"))
-_LISTS = frozenset(("history", "followups", "touches"))
+_LISTS = frozenset(("history", "followups", "touches", "recent"))
 
 
 @dataclass(slots=True)

@@ -4,13 +4,17 @@ Open by default: ``/healthz`` and ``/readyz`` (``TACT_PROTECT_HEALTH`` puts them
 token; an open ``/readyz`` shows only its checks' states, the details need the token),
 ``/metrics``, ``/stats`` and ``/api/dashboard`` (``TACT_PROTECT_METRICS``), and the
 ``/dashboard`` page, which holds no data itself. Always behind the bearer
-``TACT_API_TOKEN``: ``POST /events`` and ``POST /admin/reload``. With no (or a blank) token
-configured, every token-guarded endpoint answers 403: disabled, never open.
+``TACT_API_TOKEN``: ``POST /events``, ``POST /admin/reload`` and ``GET /customers/{id}``
+(the single customer view as JSON; a browser asking for HTML there gets the page, which
+holds no data and fetches the JSON with the token of its ``#token=`` fragment). With no
+(or a blank) token configured, every token-guarded endpoint answers 403: disabled, never
+open.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from importlib import resources
 from typing import Any
 
@@ -20,6 +24,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 
 from connectors.http.ingest import IngestHandler, bearer_matches, make_aiohttp_view
+from engine.errors import TactError
+from engine.observability.customer import customer_view
+from engine.state.redis.keys import partition_of
 from engine.worker.runtime import StreamWorker
 
 
@@ -59,6 +66,40 @@ def readiness_view(body: dict[str, Any], detailed: bool) -> dict[str, Any]:
 @functools.cache
 def dashboard_html() -> bytes:
     return (resources.files("engine.observability") / "static" / "dashboard.html").read_bytes()
+
+
+@functools.cache
+def customer_html() -> bytes:
+    return (resources.files("engine.observability") / "static" / "customer.html").read_bytes()
+
+
+def wants_html(accept: str | None) -> bool:
+    """Whether the request is a browser's page load (``Accept: text/html, ...``) rather
+    than a call for data (the page's own fetch, curl, scripts): those get JSON."""
+    return accept is not None and "text/html" in accept
+
+
+async def customer_lookup(worker: StreamWorker, customer: str) -> tuple[int, dict[str, Any]]:
+    """(status, body) of ``GET /customers/{customer}``: 200 and the view; 404 for a customer
+    with no stored state; 409 when the stored state does not decode (it is quarantined, as
+    the worker would; ``tact state show`` says why); 503 when the store cannot answer."""
+    store = worker.store
+    if store is None:
+        return 503, {"error": "the worker has not started yet"}
+    part = partition_of(customer, worker.settings.events_partitions)
+    try:
+        read = await store.read({customer: part})
+    except TactError as exc:
+        return 503, {"error": f"state store: {exc}"}
+    if customer in read.quarantined:
+        return 409, {"error": "stored state does not decode (quarantined): "
+                     f"{read.quarantined[customer]}"}
+    st = read.states.get(customer)
+    if st is None or st.version == 0:  # the store's fresh state: nothing was ever written
+        return 404, {"error": "no state stored for this customer"}
+    windows = worker.watcher.pack.windows if worker.watcher.loaded else None
+    return 200, customer_view(st, now=time.time(), pii=worker.settings.pii_attributes,
+                              windows=windows)
 
 
 def add_views(app: faust.App, worker: StreamWorker) -> None:
@@ -126,6 +167,20 @@ def add_views(app: faust.App, worker: StreamWorker) -> None:
 
         async def get(self, request: Any) -> Any:
             return self.json(worker.telemetry.dashboard())
+
+    @app.page("/customers/{customer}")  # type: ignore[untyped-decorator,unused-ignore]
+    class Customer(Guarded):
+        # the page is open (no data in it); the JSON is always behind the token
+        async def get(self, request: Any, customer: str) -> Any:
+            if wants_html(request.headers.get("Accept")):
+                return web.Response(body=customer_html(), content_type="text/html",
+                                    charset="utf-8", headers={"Cache-Control": "no-store"})
+            refused = refusal(s.api_token, request.headers.get("Authorization"), True)
+            if refused is not None:
+                status, body = refused
+            else:
+                status, body = await customer_lookup(worker, customer)
+            return self.json(body, status=status, headers={"Cache-Control": "no-store"})
 
     ingest = make_aiohttp_view(IngestHandler.from_settings(s, worker.ingest))
 

@@ -134,7 +134,7 @@ def test_malformed_sets_are_refused_by_name(bad: object) -> None:
 
 def test_salvage_keeps_the_good_sets() -> None:
     # sets, then the other optional fields (empty), then a newer release's element
-    optional_after_sets = [[], {}]  # touches, bounced
+    optional_after_sets: list[object] = [[], {}, []]  # touches, bounced, recent
     wire = [*CustomerState("c").to_wire(), {"good": {"m": 1.0}, "bad": {"m": "x"}},
             *optional_after_sets, "extra"]
     got = salvage_state(msgpack.packb(wire, use_bin_type=True), "c")

@@ -1,0 +1,92 @@
+"""The single customer view: one customer's state as JSON, for operators.
+
+One function builds it for every surface: ``GET /customers/{id}`` on the worker, the
+``/customers/{id}`` page (which renders that JSON) and ``tact customer ID``. Attributes
+named in ``TACT_PII_ATTRIBUTES`` are masked. Customer data is untrusted: whoever renders
+this escapes it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.models.state import KEY_SEP, CustomerState, RecentDecision
+
+#: What a masked attribute's value shows.
+MASK = "•••"
+
+#: Where a decision's trace is: traces exist only in explain mode, not in stored state.
+TRACE_HINT = "traces are not stored: `tact explain` replays an event with its trace"
+
+
+def iso(ts: float) -> str | None:
+    """Epoch seconds as ISO 8601 UTC; None for an open end (inf) or a time out of range."""
+    if not math.isfinite(ts):
+        return None
+    try:
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def mask_attributes(attributes: Mapping[str, Any], pii: Collection[str]) -> dict[str, Any]:
+    """The attributes with the value of every one named in ``pii`` replaced by :data:`MASK`."""
+    return {name: MASK if name in pii else value for name, value in attributes.items()}
+
+
+def customer_view(
+    st: CustomerState,
+    *,
+    now: float,
+    pii: Collection[str] = (),
+    windows: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """What the operator sees of ``st`` at ``now`` (epoch seconds): attributes (masked),
+    consent, counters, windows, contexts, pending follow-ups (earliest due first), recent
+    messages and decisions (newest first). ``windows`` (name -> length in seconds, from the
+    rule pack) adds how many of each window's events are still inside it."""
+    window_rows: dict[str, Any] = {}
+    for name, times in st.windows.items():
+        row: dict[str, Any] = {"stored": len(times), "last": iso(max(times)) if times else None}
+        length = None if windows is None else windows.get(name)
+        if length is not None:
+            row["in_window"] = sum(1 for t in times if t > now - length)
+        window_rows[name] = row
+    contexts = []
+    for entry, until in sorted(st.contexts.items()):
+        name, _, key = entry.partition(KEY_SEP)
+        contexts.append({"name": name, "key": key or None, "until": iso(until),
+                         "active": until > now})
+    decisions = [d for d in (r if isinstance(r, RecentDecision) else RecentDecision.unpack(r)
+                             for r in reversed(st.recent)) if d is not None]
+    return {
+        "customer": st.customer,
+        "version": st.version,
+        "last_event": iso(st.last_event) if st.last_event else None,
+        "attributes": mask_attributes(st.attributes, pii),
+        "masked": sorted(set(pii) & st.attributes.keys()),
+        "consent": dict(st.consent),
+        "counters": dict(st.counters),
+        "timestamps": {name: iso(at) for name, at in st.timestamps.items()},
+        "windows": window_rows,
+        "contexts": contexts,
+        "active_contexts": sorted({c["name"] for c in contexts if c["active"]}),
+        "followups": [
+            {"rule": f.rule, "key": f.key, "due": iso(f.due), "overdue": f.due <= now,
+             "event_id": f.event.get("id") if isinstance(f.event.get("id"), str) else None}
+            for f in sorted(st.followups, key=lambda f: f.due)
+        ],
+        "messages": [
+            {"message": h.message, "channel": h.channel, "category": h.category, "at": iso(h.at)}
+            for h in reversed(st.history)
+        ],
+        "decisions": [
+            {"id": r.id, "at": iso(r.at), "rule": r.rule, "message": r.message,
+             "channel": r.channel, "outcome": r.outcome, "reasons": list(r.reasons)}
+            for r in decisions
+        ],
+        "trace": TRACE_HINT,
+    }
