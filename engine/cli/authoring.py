@@ -39,15 +39,25 @@ def register(app: typer.Typer) -> None:
     app.command()(replay)
 
 
+def pack_of_scenario(scenario: Path) -> Path:
+    """The pack a scenario belongs to by the `PACK/scenarios/` convention, else `rules/`."""
+    folder = scenario.resolve().parent
+    if folder.name == "scenarios" and any(folder.parent.glob("*.yaml")):
+        return folder.parent
+    return Path("rules")
+
+
 def explain(
     scenario: Path = typer.Argument(..., help="A scenario file."),
-    rules: list[Path] = typer.Option(None, "--rules", help="Rule pack (default: rules/)."),
+    rules: list[Path] = typer.Option(
+        None, "--rules",
+        help="Rule pack (default: the pack a PACK/scenarios/ file belongs to, else rules/)."),
     step: str | None = typer.Option(None, "--step", help="Only this step id."),
 ) -> None:
     """For each step: rules considered, each condition's value, policies applied, and why."""
     from engine.scenarios import load_scenario, run_scenario
 
-    pack = load_or_exit(rules or [Path("rules")])
+    pack = load_or_exit(rules or [pack_of_scenario(scenario)])
     try:
         sc = load_scenario(scenario)
         result = asyncio.run(run_scenario(pack, sc, trace=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from engine.cli import _register, app
@@ -71,3 +72,14 @@ def test_explain_shows_each_sub_expression_value(tmp_path: Path) -> None:
         "hours_since(customer.timestamps.last_purchase) > 200 = False",
         "hours_since(customer.timestamps.last_purchase) = 97.2",
     ]
+
+
+def test_explain_finds_the_pack_of_a_scenario_by_convention(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`tact explain examples/retail/scenarios/x.yaml` uses examples/retail, not rules/."""
+    repo = Path(__file__).resolve().parents[2]
+    scenario = next((repo / "examples" / "retail" / "scenarios").glob("*.yaml"))
+    monkeypatch.chdir(tmp_path)  # no rules/ here: only the convention can find the pack
+    result = CliRunner().invoke(app, ["explain", str(scenario)])
+    assert result.exit_code == 0, result.output
+    assert "retail" in result.output
