@@ -87,6 +87,7 @@ class CompiledRule:
     choice: ChannelChoice | None = None  # None: every channel ('all')
     key: CompiledExpr | None = None  # a keyed follow-up: one pending per value (trigger event)
     unless_keys: dict[str, CompiledExpr] = field(default_factory=dict)  # unless event -> key
+    goal: GoalDef | None = None  # the rule's goal, or else its message's (never both)
 
 
 @dataclass(slots=True)
@@ -209,15 +210,15 @@ class RulePack:
     keyed_cancels: dict[str, dict[str, CompiledExpr]] = field(default_factory=dict)
     keyed_contexts: frozenset[str] = frozenset()
     sets: dict[str, SetSpec] = field(default_factory=dict)
-    # goal event type -> the messages it converts (outcome attribution, engine/pipeline/goals)
+    # goal event type -> the rules whose touches it converts (engine/pipeline/goals)
     goals: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.rules_by_id = {r.id: r for r in self.rules}
         goals: dict[str, set[str]] = {}
-        for m in self.messages.values():
-            if m.goal is not None:
-                goals.setdefault(m.goal.event, set()).add(m.id)
+        for r in self.rules:
+            if r.goal is not None:
+                goals.setdefault(r.goal.event, set()).add(r.id)
         self.goals = {k: frozenset(v) for k, v in goals.items()}
 
     def summary(self) -> str:

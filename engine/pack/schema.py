@@ -268,6 +268,10 @@ class Rule(_Model):
         None, description="Longest time from event to receipt before the moment is stale."
     )
     holdout: Holdout | None = Field(None, description="A control group that gets nothing.")
+    goal: Goal | None = Field(
+        None, description="A goal event to attribute to every message it sends (last touch), "
+        "for tact report; not allowed when its message has a goal of its own.",
+    )
     after: Duration | None = Field(None, description="Follow-up: send this long after.")
     unless: list[Id] = Field(default_factory=list, description="Follow-up: cancelling events.")
     key: Expr | None = Field(

@@ -181,7 +181,7 @@ class _Decider:
         made = arb.consider(rule)
         for dec in made:
             self._note_decision(key, dec)
-        if rule.message.goal is not None:
+        if rule.goal is not None:
             self._touch(rule, made, st, f.due, key)
         return made
 
@@ -189,7 +189,7 @@ class _Decider:
                key: str) -> None:
         if record_touch(rule, made, st, now, self.result.facts):
             t = st.touches[-1]
-            self._note(key, f"goal {rule.message.id}: touch ({t.group}) until +"
+            self._note(key, f"goal {rule.message.id} ({rule.id}): touch ({t.group}) until +"
                             f"{t.until - now:g}s")
 
     def _note_decision(self, key: str, dec: Decision) -> None:
@@ -262,7 +262,7 @@ class _Decider:
                 made = arb.consider(rule)
                 for dec in made:
                     self._note_decision(e.id, dec)
-                if rule.message.goal is not None:
+                if rule.goal is not None:
                     self._touch(rule, made, st, at, e.id)
             decisions = arb.decisions
         elif self.trace:

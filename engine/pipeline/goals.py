@@ -1,11 +1,14 @@
 """Outcomes in the core: touches of goal-bearing messages, conversions, delivery reports.
 
-Attribution is last touch. Each moment a goal-bearing message is sent (on any channel), or
-would have been but for its rule's holdout (the holdout was its only reason), the customer's
-touch of that message is replaced by this one, in group ``sent`` or ``holdout``. A goal
-event dated within a touch's window (``at <= t <= at + within``) converts the most recent
-of the customer's live touches whose message has that goal, once: the touch is spent. So
-the two groups are counted alike, from the moment of the send or of the holdout.
+A goal is given on a message (it applies to every rule that sends it) or on a rule (to
+every message it sends), never on both: ``CompiledRule.goal`` is the one that applies.
+Attribution is last touch. Each moment a rule with a goal sends its message (on any
+channel), or would have but for its holdout (the holdout was its only reason), the
+customer's touch of that message is replaced by this one, in group ``sent`` or
+``holdout``. A goal event dated within a touch's window (``at <= t <= at + within``)
+converts the most recent of the customer's live touches whose rule has that goal, once:
+the touch is spent. So the two groups are counted alike, from the moment of the send or
+of the holdout.
 
 The facts for the report are returned in ``BatchResult.facts``: (epoch day of the event,
 rule, message, group, metric) -> amount, metrics ``touched``, ``converted``, ``value`` and
@@ -35,9 +38,9 @@ def _add(facts: Facts, key: FactKey, amount: float = 1.0) -> None:
 
 def record_touch(rule: CompiledRule, made: list[Decision], st: CustomerState, now: float,
                  facts: Facts) -> bool:
-    """After ``rule`` (its message has a goal) made ``made``: its touch, if it was sent or
-    held out. Returns whether a touch was recorded."""
-    goal = rule.message.goal
+    """After ``rule`` (it or its message has a goal) made ``made``: its touch, if it was sent
+    or held out. Returns whether a touch was recorded."""
+    goal = rule.goal
     if goal is None:
         return False
     group = first = ""
@@ -59,18 +62,18 @@ def record_touch(rule: CompiledRule, made: list[Decision], st: CustomerState, no
 def convert(pack: RulePack, etype: str, st: CustomerState, env: Env, event_id: str,
             facts: Facts, faults: list[RuleFault]) -> Touch | None:
     """A goal event: the last live touch it converts (spent), or None."""
-    messages = pack.goals.get(etype)
-    if not messages or not st.touches:
+    rules = pack.goals.get(etype)
+    if not rules or not st.touches:
         return None
     now = env.now
     best: Touch | None = None
     for t in st.touches:
-        if t.message in messages and t.at <= now <= t.until and (best is None or t.at > best.at):
+        if t.rule in rules and t.at <= now <= t.until and (best is None or t.at > best.at):
             best = t
     if best is None:
         return None
     st.touches.remove(best)
-    goal = pack.messages[best.message].goal
+    goal = pack.rules_by_id[best.rule].goal
     value = 0.0
     if goal is not None and goal.value is not None:
         try:

@@ -15,7 +15,7 @@ from engine.pack.compile.declarations import Declared
 from engine.pack.compile.files import RuleFileParts
 from engine.pack.compile.issues import Issues
 from engine.pack.compile.keys import compile_key
-from engine.pack.compile.messages import compile_choice
+from engine.pack.compile.messages import compile_choice, compile_goal
 from engine.pack.compile.scope import Scopes
 from engine.pack.compile.values import Values
 from engine.pack.locate import as_tuple
@@ -102,6 +102,13 @@ class RuleCompiler:
         for j, u in enumerate(r.unless):
             self.catalog.known_event(issues, src, (*base, "unless", j), u, "unless", r.id)
         key, unless_keys = self._keys(src, base, r, triggers)
+        goal = msg.goal
+        if r.goal is not None:
+            if msg.goal is not None:
+                issues.error(src, (*base, "goal"), f"message '{msg.id}' has a goal of its own: "
+                             "give the goal on the message (all its rules) or on each rule, "
+                             "not both", r.id)
+            goal = compile_goal(src, (*base, "goal"), r.goal, self.catalog, values, self.scopes)
         return CompiledRule(
             id=r.id,
             triggers=triggers,
@@ -122,6 +129,7 @@ class RuleCompiler:
             choice=choice,
             key=key,
             unless_keys=unless_keys,
+            goal=goal,
         )
 
     def _keys(
