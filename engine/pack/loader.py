@@ -16,6 +16,7 @@ from engine.pack.compile.contexts import compile_contexts
 from engine.pack.compile.declarations import declare
 from engine.pack.compile.files import validate_files
 from engine.pack.compile.issues import Issues
+from engine.pack.compile.kpis import compile_kpis
 from engine.pack.compile.messages import compile_messages
 from engine.pack.compile.policies import Filters, compile_caps_and_quiet, compile_policies
 from engine.pack.compile.rules import RuleCompiler, index_rules, rule_locations
@@ -124,6 +125,7 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
     policies = compile_policies(decl.policies, filters, scopes, values)
     caps, quiet = compile_caps_and_quiet(files, filters, values)
     rules = RuleCompiler(messages, decl.messages, catalog, scopes, values, issues).compile(files)
+    kpis = compile_kpis(files, catalog, scopes, values, issues)
     apply_retention(settings, values, retention, issues)
     by_trigger, cancels, keyed_cancels = index_rules(rules)
     pack = RulePack(
@@ -153,6 +155,7 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
         keyed_cancels=keyed_cancels,
         keyed_contexts=keyed,
         sets=sets,
+        kpis=kpis,
     )
     pack.findings.extend(static_findings(pack, rule_locations(files)))
     found.extend(pack.findings)

@@ -54,6 +54,18 @@ class GoalDef:
 
 
 @dataclass(frozen=True, slots=True)
+class KpiDef:
+    """An experience KPI (``nps``, ``csat``, ``ces``): its ``event`` carries a whole-number
+    ``score`` from ``low`` to ``high`` (engine/outcomes/kpis)."""
+
+    name: str
+    event: str
+    score: CompiledExpr
+    low: int
+    high: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageDef:
     id: str
     category: str
@@ -212,6 +224,8 @@ class RulePack:
     sets: dict[str, SetSpec] = field(default_factory=dict)
     # goal event type -> the rules whose touches it converts (engine/pipeline/goals)
     goals: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # event type -> the experience KPIs it carries (engine/pipeline/kpis)
+    kpis: dict[str, tuple[KpiDef, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.rules_by_id = {r.id: r for r in self.rules}

@@ -197,4 +197,18 @@ messages:
   quote_escalation: {category: internal, channels: [webhook]}
 """,
     ),
+    "kpis": Example(
+        """\
+kpis:
+  nps: {event: nps_submitted, score: event.data.score}       # answers 0-10
+  csat: {event: csat_submitted, score: event.data.rating}    # 1-5; scale: 5 by default
+  ces: {event: ces_submitted, score: event.data.effort, scale: 7}
+""",
+        """\
+events:
+  nps_submitted: {data: {score: int}}
+  csat_submitted: {data: {rating: int}}
+  ces_submitted: {data: {effort: int}}
+""",
+    ),
 }

@@ -154,6 +154,31 @@ class Goal(_Model):
     )
 
 
+class NpsKpi(_Model):
+    """Net Promoter Score: the event carrying the answer (a whole number, 0 to 10)."""
+
+    event: Id = Field(description="The survey's event type, e.g. nps_submitted.")
+    score: Expr = Field(description="The answer on that event, e.g. event.data.score.")
+
+
+class ScaledKpi(_Model):
+    """CSAT or CES: the event carrying the answer (a whole number, 1 to its scale)."""
+
+    event: Id = Field(description="The survey's event type, e.g. csat_submitted.")
+    score: Expr = Field(description="The answer on that event, e.g. event.data.score.")
+    scale: int | None = Field(
+        None, ge=3, le=10, description="The highest answer (default: 5 for CSAT, 7 for CES).",
+    )
+
+
+class Kpis(_Model):
+    """Experience KPIs read from survey events, for tact report and the dashboard."""
+
+    nps: NpsKpi | None = Field(None, description="% promoters (9-10) - % detractors (0-6).")
+    csat: ScaledKpi | None = Field(None, description="% of answers in the top two (4-5 of 5).")
+    ces: ScaledKpi | None = Field(None, description="The mean answer.")
+
+
 class Message(_Model):
     """A message in the catalog: what may be sent, on which channels, with which params."""
 
@@ -312,6 +337,9 @@ class RuleFile(_Model):
         default_factory=list, description="Local hours when messages wait."
     )
     rules: list[Rule] = Field(default_factory=list, description="When to send what.")
+    kpis: Kpis | None = Field(
+        None, description="Experience KPIs (NPS, CSAT, CES): which events carry them."
+    )
 
 
 def json_schema() -> dict[str, Any]:

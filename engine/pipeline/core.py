@@ -22,6 +22,7 @@ from engine.outcomes.events import METRIC_OF
 from engine.pack.model import CompiledRule, RulePack
 from engine.pipeline.goals import Facts, convert, delivery_report, record_touch
 from engine.pipeline.guards import RuleFault as RuleFault  # re-exported: its old home
+from engine.pipeline.kpis import KpiFacts, record_kpis
 from engine.pipeline.policies import Arbiter, ScopeMemo
 from engine.pipeline.state_ops import (
     Env,
@@ -59,11 +60,15 @@ class BatchResult:
     explain: dict[str, list[str]] = field(default_factory=dict)  # event id -> trace lines
     ticked: list[Decision] = field(default_factory=list)  # fired by a tick, not an event
     facts: Facts = field(default_factory=dict)  # outcome facts for the report (pipeline.goals)
+    kpis: KpiFacts = field(default_factory=dict)  # experience KPI answers (pipeline.kpis)
 
     def add_facts(self, other: BatchResult) -> None:
         facts = self.facts
         for key, amount in other.facts.items():
             facts[key] = facts.get(key, 0.0) + amount
+        kpis = self.kpis
+        for kkey, amount in other.kpis.items():
+            kpis[kkey] = kpis.get(kkey, 0.0) + amount
 
     def add(self, other: BatchResult) -> None:
         """Take in the result of a later part of the same batch."""
@@ -234,6 +239,10 @@ class _Decider:
                                  f"rule {touch.rule}, decision {touch.decision})")
         if etype in METRIC_OF:
             delivery_report(pack, etype, e.data, st, at, res.facts)
+        kpis = pack.kpis.get(etype)
+        if kpis:
+            for line in record_kpis(kpis, envx, e.id, res.kpis, res.faults):
+                self._note(e.id, line)
         st.seen[e.id] = at
         if at > st.last_event:
             st.last_event = at
