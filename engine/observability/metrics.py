@@ -7,7 +7,7 @@ messages), and no customer or event id is ever a label.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -21,6 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from engine.models.decision import Decision
 from engine.observability.counts import BatchCounts, DecisionKey
+from engine.outcomes.kpis import SUM
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                    10.0)
@@ -65,6 +66,13 @@ class Metrics:
                                        "time, on this worker's partitions.", registry=r)
         self.rule_faults = Counter("tact_rule_faults", "Rule evaluations that raised (the rule "
                                    "did not fire).", ["rule"], registry=r)
+        self.kpi_responses = Counter("tact_kpi_responses", "Experience KPI answers, by KPI "
+                                     "(nps, csat, ces) and band (nps: promoter, passive, "
+                                     "detractor; csat: satisfied, unsatisfied; ces: all).",
+                                     ["kpi", "band"], registry=r)
+        self.kpi_score_sum = Counter("tact_kpi_score_sum", "The sum of the experience KPI "
+                                     "answers' scores, by KPI (CES = sum / answers).", ["kpi"],
+                                     registry=r)
         # label sets come from the pack, so this stays as bounded as the metric itself
         self._decision_children: dict[DecisionKey, Any] = {}
         for result in ("ok", "rejected"):
@@ -100,6 +108,14 @@ class Metrics:
             self.rule_faults.labels(rule).inc(n)
         if batch.duplicates:
             self.duplicates.inc(batch.duplicates)
+
+    def count_kpis(self, facts: Mapping[tuple[int, str, str], float]) -> None:
+        """Count a committed batch's KPI answers ((day, kpi, band or "sum") -> amount)."""
+        for (_day, kpi, stat), amount in facts.items():
+            if stat == SUM:
+                self.kpi_score_sum.labels(kpi).inc(amount)
+            else:
+                self.kpi_responses.labels(kpi, stat).inc(amount)
 
     def count_events(self, types: Iterable[str]) -> None:
         self.count(BatchCounts.of(event_types=types))

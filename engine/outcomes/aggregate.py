@@ -3,11 +3,14 @@
 Keys (``prefix`` as the state's, ``tact:`` by default)::
 
     {prefix}report:<YYYY-MM-DD>   hash: "rule|message|group|metric" -> amount (HINCRBYFLOAT)
+    {prefix}kpi:<YYYY-MM-DD>      hash: "kpi|band" -> answers, "kpi|sum" -> sum of scores
 
 The day is the UTC day of the event (of the decision, for ``sent``). Metrics: ``sent``
 (decisions sent), ``delivered``, ``opened``, ``clicked``, ``failed`` (outcome events),
 ``touched`` (moments a goal-bearing message was sent, or held out, per group),
-``converted`` and ``value``. Ids are ``[a-z0-9_]``, so ``|`` cannot occur in them.
+``converted`` and ``value``. Ids are ``[a-z0-9_]``, so ``|`` cannot occur in them. The
+experience KPIs' answers (:mod:`engine.outcomes.kpis`) go in a hash of their own per day,
+in the same round trip.
 
 The worker adds a batch's totals after its Kafka transaction committed
 (:meth:`engine.worker.process.BatchProcessor.apply`): they survive restarts and are
@@ -52,20 +55,34 @@ def batch_totals(result: BatchResult) -> dict[str, Totals]:
     return out
 
 
-def report_key(prefix: str, day: str) -> str:
-    return f"{prefix}report:{day}"
+def kpi_totals(result: BatchResult) -> dict[str, Totals]:
+    """A batch's experience KPI answers, by day (ISO date): "kpi|stat" -> amount."""
+    out: dict[str, Totals] = {}
+    for (day, kpi, stat), amount in result.kpis.items():
+        fields = out.setdefault(day_of(day), {})
+        fields[f"{kpi}|{stat}"] = fields.get(f"{kpi}|{stat}", 0.0) + amount
+    return out
 
 
-async def add_totals(client: AnyRedis, prefix: str, totals: dict[str, Totals]) -> None:
-    """Add a batch's totals (one round trip)."""
-    if not totals:
+REPORT, KPI = "report", "kpi"  # the two kinds of daily hash
+
+
+def report_key(prefix: str, day: str, kind: str = REPORT) -> str:
+    return f"{prefix}{kind}:{day}"
+
+
+async def add_totals(client: AnyRedis, prefix: str, totals: dict[str, Totals],
+                     kpis: dict[str, Totals] | None = None) -> None:
+    """Add a batch's totals and KPI answers (one round trip)."""
+    if not totals and not kpis:
         return
     pipe = client.pipeline(transaction=False)
-    for day, fields in totals.items():
-        key = report_key(prefix, day)
-        for name, amount in fields.items():
-            pipe.hincrbyfloat(key, name, amount)
-        pipe.expire(key, KEEP_DAYS * 86400)
+    for kind, by_day in ((REPORT, totals), (KPI, kpis or {})):
+        for day, fields in by_day.items():
+            key = report_key(prefix, day, kind)
+            for name, amount in fields.items():
+                pipe.hincrbyfloat(key, name, amount)
+            pipe.expire(key, KEEP_DAYS * 86400)
     with redis_errors("report"):
         await pipe.execute()
 
@@ -75,20 +92,27 @@ def days(since: date, until: date) -> list[str]:
     return [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
 
 
-async def read_totals(client: AnyRedis, prefix: str, since: date, until: date) -> Totals:
-    """The totals summed over the days from ``since`` to ``until``."""
-    pipe = client.pipeline(transaction=False)
-    wanted = days(since, until)
-    for day in wanted:
-        pipe.hgetall(report_key(prefix, day))
+async def read_totals(client: AnyRedis, prefix: str, since: date, until: date,
+                      kind: str = REPORT) -> Totals:
+    """The totals (``kind`` KPI: the KPI answers) summed over the days from ``since`` to
+    ``until``."""
     out: Totals = {}
+    for fields in await read_days(client, prefix, since, until, kind):
+        for name, amount in fields.items():
+            out[name] = out.get(name, 0.0) + amount
+    return out
+
+
+async def read_days(client: AnyRedis, prefix: str, since: date, until: date,
+                    kind: str = REPORT) -> list[Totals]:
+    """Each day's totals from ``since`` to ``until``, in order (one round trip)."""
+    pipe = client.pipeline(transaction=False)
+    for day in days(since, until):
+        pipe.hgetall(report_key(prefix, day, kind))
     with redis_errors("report"):
         found = await pipe.execute()
-    for fields in found:
-        for name, amount in fields.items():
-            text = name.decode() if isinstance(name, bytes) else str(name)
-            out[text] = out.get(text, 0.0) + float(amount)
-    return out
+    return [{(k.decode() if isinstance(k, bytes) else str(k)): float(v)
+             for k, v in fields.items()} for fields in found]
 
 
 METRICS = ("sent", "delivered", "opened", "clicked", "failed")
@@ -148,6 +172,6 @@ class ReportWriter:
 
     async def add(self, result: BatchResult) -> None:
         """Raises :class:`~engine.errors.StateStoreError` when Redis fails."""
-        totals = batch_totals(result)
-        if totals:
-            await add_totals(self.client, self.prefix, totals)
+        totals, kpis = batch_totals(result), kpi_totals(result)
+        if totals or kpis:
+            await add_totals(self.client, self.prefix, totals, kpis)

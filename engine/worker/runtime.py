@@ -84,6 +84,7 @@ class StreamWorker:
         self.timer: FollowupTimer | None = None
         self._task: asyncio.Task[None] | None = None
         self.started = False
+        self.kpi_board: Any = None  # a KpiBoard with Redis: the dashboard's experience KPIs
 
     # -- start / stop ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -105,6 +106,9 @@ class StreamWorker:
             store.observe = self.telemetry.redis_call
             self.store = store
             report = ReportWriter(store.client, o.redis_prefix)
+            from engine.outcomes.kpi_board import KpiBoard
+
+            self.kpi_board = KpiBoard(store.client, o.redis_prefix)
 
         self.changelog = changelog(s, f"tact-restore-{o.worker_id}")
         restorer = Restorer(self.store, self.changelog, self.stats)

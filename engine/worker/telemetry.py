@@ -44,6 +44,8 @@ class Telemetry:
         m = self.metrics
         done = time.time() if done is None else done
         m.count(processed.counts)
+        if processed.result.kpis:
+            m.count_kpis(processed.result.kpis)
         m.batch_size.observe(size)
         m.processing.observe(seconds)
         stamps = produced_ms if isinstance(produced_ms, list) else list(produced_ms)

@@ -102,6 +102,16 @@ async def customer_lookup(worker: StreamWorker, customer: str) -> tuple[int, dic
                               windows=windows)
 
 
+async def kpi_section(worker: StreamWorker) -> dict[str, Any]:
+    """The dashboard's experience KPIs per period (engine/outcomes/kpi_board); with no
+    Redis (a memory store) there are none to show."""
+    board = worker.kpi_board
+    if board is None:
+        return {"error": "no aggregates without Redis"}
+    section: dict[str, Any] = await board.section()
+    return section
+
+
 def add_views(app: faust.App, worker: StreamWorker) -> None:
     s = worker.settings
 
@@ -166,7 +176,9 @@ def add_views(app: faust.App, worker: StreamWorker) -> None:
         protected = s.protect_metrics
 
         async def get(self, request: Any) -> Any:
-            return self.json(worker.telemetry.dashboard())
+            body = worker.telemetry.dashboard()
+            body["kpis"] = await kpi_section(worker)
+            return self.json(body)
 
     @app.page("/customers/{customer}")  # type: ignore[untyped-decorator,unused-ignore]
     class Customer(Guarded):
