@@ -123,6 +123,7 @@ def observe_everything(m: Metrics) -> None:
     m.pending_followups.set(2)
     m.reloads.labels("ok").inc()
     m.rule_faults.labels("r").inc()
+    m.count_kpis({(0, "nps", "promoter"): 1.0, (0, "nps", "sum"): 9.0})
 
 
 # -- tests --------------------------------------------------------------------------------
@@ -185,6 +186,17 @@ def test_dashboard_covers_the_operational_questions() -> None:
         for name in METRIC.findall(expr):
             if name.endswith(("_seconds", "_batch_size")):
                 raise AssertionError(f"{name} is a histogram's base name: {expr}")
+
+
+def test_dashboard_shows_the_experience_kpis() -> None:
+    """NPS, CSAT and CES computable from the KPI counters, over the dashboard's range."""
+    by_title = {p["title"]: p["targets"][0]["expr"] for p in all_panels(load_dashboard()["panels"])
+                if p.get("targets")}
+    assert 'band="promoter"' in by_title["NPS"] and 'band="detractor"' in by_title["NPS"]
+    assert 'kpi="csat",band="satisfied"' in by_title["CSAT"]
+    assert "tact_kpi_score_sum_total" in by_title["CES"]
+    assert "sum by (kpi, band) (increase(tact_kpi_responses_total" in by_title[
+        "KPI answers by band"]
 
 
 def test_every_queried_metric_is_exposed_by_the_worker_metrics() -> None:
