@@ -21,6 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from engine.models.decision import Decision
 from engine.observability.counts import BatchCounts, DecisionKey
+from engine.observability.outcome_metrics import OutcomeMetrics
 from engine.outcomes.kpis import SUM
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -73,6 +74,7 @@ class Metrics:
         self.kpi_score_sum = Counter("tact_kpi_score_sum", "The sum of the experience KPI "
                                      "answers' scores, by KPI (CES = sum / answers).", ["kpi"],
                                      registry=r)
+        self.outcomes = OutcomeMetrics(r)  # tact_outcome_total, tact_goal_value_total
         # label sets come from the pack, so this stays as bounded as the metric itself
         self._decision_children: dict[DecisionKey, Any] = {}
         for result in ("ok", "rejected"):

@@ -46,6 +46,7 @@ class Telemetry:
         m.count(processed.counts)
         if processed.result.kpis:
             m.count_kpis(processed.result.kpis)
+        m.outcomes.count(processed.counts.decisions, processed.result.facts)
         m.batch_size.observe(size)
         m.processing.observe(seconds)
         stamps = produced_ms if isinstance(produced_ms, list) else list(produced_ms)
