@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.coordinator.assignors.range import (  # type: ignore[import-untyped,unused-ignore]
     RangePartitionAssignor,
@@ -39,6 +39,9 @@ from engine.worker.reload import PackWatcher, ReloadOutcome
 from engine.worker.restore import Restored, Restorer
 from engine.worker.stats import WorkerStats
 from engine.worker.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from engine.outcomes.aggregate import ReportWriter
 
 log = logging.getLogger("tact.worker")
 
@@ -77,6 +80,7 @@ class StreamWorker:
         self.ticks_topic = ticks_topic(s.events_topic)
         self.transactional_id = f"{s.consumer_group}.{options.worker_id}"
         self.store: StateStore | None = None
+        self.report: ReportWriter | None = None  # outcome totals in Redis (none in memory)
         self.changelog: KafkaChangelog | None = None
         self.batch: BatchConsumer | None = None
         self._consumer: Any = None
@@ -105,7 +109,7 @@ class StreamWorker:
             store = RedisStateStore.from_settings(s, prefix=o.redis_prefix)
             store.observe = self.telemetry.redis_call
             self.store = store
-            report = ReportWriter(store.client, o.redis_prefix)
+            report = self.report = ReportWriter(store.client, o.redis_prefix)
             from engine.outcomes.kpi_board import KpiBoard
 
             self.kpi_board = KpiBoard(store.client, o.redis_prefix)

@@ -2,7 +2,8 @@
 
 Open by default: ``/healthz`` and ``/readyz`` (``TACT_PROTECT_HEALTH`` puts them behind the
 token; an open ``/readyz`` shows only its checks' states, the details need the token),
-``/metrics``, ``/stats`` and ``/api/dashboard`` (``TACT_PROTECT_METRICS``), and the
+``/metrics``, ``/stats``, ``/api/dashboard`` and ``/api/dashboard/uplift?period=today|7d|30d``
+(``TACT_PROTECT_METRICS``), and the
 ``/dashboard`` page, which holds no data itself. Always behind the bearer
 ``TACT_API_TOKEN``: ``POST /events``, ``POST /admin/reload`` and ``GET /customers/{id}``
 (the single customer view as JSON; a browser asking for HTML there gets the page, which
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import time
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -26,6 +28,7 @@ from pydantic import SecretStr
 from connectors.http.ingest import IngestHandler, bearer_matches, make_aiohttp_view
 from engine.errors import TactError
 from engine.observability.customer import customer_view
+from engine.outcomes.view import DEFAULT_PERIOD, UnknownPeriodError, uplift_section
 from engine.state.redis.keys import partition_of
 from engine.worker.runtime import StreamWorker
 
@@ -112,6 +115,24 @@ async def kpi_section(worker: StreamWorker) -> dict[str, Any]:
     return section
 
 
+async def uplift_lookup(worker: StreamWorker, period: str | None
+                        ) -> tuple[int, dict[str, Any]]:
+    """(status, body) of ``GET /api/dashboard/uplift``: 200 and the dashboard's "Did it
+    work?" section (:func:`engine.outcomes.view.uplift_section`); 400 for a period not
+    offered; 503 when there is no Redis (the totals live there) or it cannot answer."""
+    report = worker.report
+    if report is None:
+        return 503, {"error": "outcome totals are kept in Redis; this worker has none"}
+    try:
+        body = await uplift_section(report.client, report.prefix, period or DEFAULT_PERIOD,
+                                    today=datetime.now(UTC).date())
+    except UnknownPeriodError as exc:
+        return 400, {"error": str(exc)}
+    except TactError as exc:
+        return 503, {"error": f"outcome totals: {exc}"}
+    return 200, body
+
+
 def add_views(app: faust.App, worker: StreamWorker) -> None:
     s = worker.settings
 
@@ -179,6 +200,14 @@ def add_views(app: faust.App, worker: StreamWorker) -> None:
             body = worker.telemetry.dashboard()
             body["kpis"] = await kpi_section(worker)
             return self.json(body)
+
+    @app.page("/api/dashboard/uplift")  # type: ignore[untyped-decorator,unused-ignore]
+    class Uplift(Guarded):
+        protected = s.protect_metrics
+
+        async def get(self, request: Any) -> Any:
+            status, body = await uplift_lookup(worker, request.query.get("period"))
+            return self.json(body, status=status, headers={"Cache-Control": "no-store"})
 
     @app.page("/customers/{customer}")  # type: ignore[untyped-decorator,unused-ignore]
     class Customer(Guarded):
