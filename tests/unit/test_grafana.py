@@ -6,16 +6,20 @@ against a running worker's ``/metrics`` is ``tests/integration/test_grafana_metr
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
 
 from engine.models.decision import Decision, decision_id
 from engine.observability.metrics import Metrics
+from engine.outcomes.stats import uplift
 from tests.conftest import REPO
 
 DASHBOARD = REPO / "deploy/grafana/dashboards/tact.json"
@@ -124,6 +128,9 @@ def observe_everything(m: Metrics) -> None:
     m.reloads.labels("ok").inc()
     m.rule_faults.labels("r").inc()
     m.count_kpis({(0, "nps", "promoter"): 1.0, (0, "nps", "sum"): 9.0})
+    m.outcomes.count(Counter({("sent", "r", "m", "push"): 1}),
+                     {(20000, "r", "m", "holdout", "touched"): 1.0,
+                      (20000, "r", "m", "sent", "value"): 9.5})
 
 
 # -- tests --------------------------------------------------------------------------------
@@ -136,7 +143,7 @@ def test_dashboard_is_well_formed() -> None:
     assert len(ids) == len(set(ids)), f"duplicate panel ids: {sorted(ids)}"
     assert all(isinstance(i, int) for i in ids)
     queried = [p for p in panels if p["type"] != "row"]
-    assert len(queried) >= 15
+    assert len(queried) >= 19
     for p in queried:
         assert p.get("targets"), f"panel {p['title']!r} has no query"
         refs = [t["refId"] for t in p["targets"]]
@@ -179,6 +186,10 @@ def test_dashboard_covers_the_operational_questions() -> None:
         "tact_rules_info",
         "tact_rule_reloads_total",
         "tact_rule_faults_total",
+        'sum by (rule, message, group) (increase(tact_outcome_total{instance=~"$instance", '
+        'stage="converted"}[$__range])) / sum by (rule, message, group) (increase('
+        'tact_outcome_total{instance=~"$instance", stage="touched"}[$__range]))',
+        "tact_goal_value_total",
     ]:
         assert needle in joined, f"no query has {needle!r}"
     for expr in exprs:  # histograms are only ever read through their buckets, sum and count
@@ -204,7 +215,7 @@ def test_every_queried_metric_is_exposed_by_the_worker_metrics() -> None:
     observe_everything(m)
     exposition = exposed(m.render().decode())
     names = metric_names(queries(load_dashboard()))
-    assert len(names) >= 14, names
+    assert len(names) >= 16, names
     assert check_against(exposition, load_dashboard()) == []
 
 
@@ -228,3 +239,32 @@ def test_the_check_catches_a_misspelt_metric() -> None:
     assert any("tact_processing_seconds," in p for p in problems)
     assert any("'nope'" in p for p in problems)
     assert any("'type'" in p for p in problems)
+
+
+SERIES = re.compile(r'sum by \(rule, message\) \(increase\(tact_outcome_total\{'
+                    r'instance=~"\$instance", group="(treated|holdout)", '
+                    r'stage="(converted|touched)"\}\[\$__range\]\)\)')
+
+
+def _evaluate(expr: str, counts: dict[tuple[str, str], float]) -> float:
+    """A panel's PromQL with each per-(rule, message) series replaced by a number: the
+    arithmetic that is left is Python's too."""
+    arithmetic = SERIES.sub(lambda m: repr(counts[(m[1], m[2])]), expr)
+    # numbers, operators and sqrt only: nothing else reaches eval
+    assert re.fullmatch(r"(?:[0-9.e+\-*/() ]|sqrt)+", arithmetic), arithmetic
+    value: float = eval(arithmetic, {"__builtins__": {}, "sqrt": math.sqrt})
+    return value
+
+
+def test_the_uplift_panel_computes_what_tact_report_computes() -> None:
+    (panel,) = [p for p in all_panels(load_dashboard()["panels"])
+                if p["title"].startswith("Uplift")]
+    exprs = {t["refId"]: t["expr"] for t in panel["targets"]}
+    for c1, n1, c0, n0 in ((30, 100, 12, 90), (5, 400, 9, 380), (1, 3, 0, 2)):
+        counts = {("treated", "converted"): float(c1), ("treated", "touched"): float(n1),
+                  ("holdout", "converted"): float(c0), ("holdout", "touched"): float(n0)}
+        want = uplift(c1, n1, c0, n0)
+        assert want.absolute is not None and want.low is not None and want.high is not None
+        assert _evaluate(exprs["A"], counts) == pytest.approx(want.absolute, abs=1e-12)
+        assert _evaluate(exprs["B"], counts) == pytest.approx(want.low, abs=1e-7)
+        assert _evaluate(exprs["C"], counts) == pytest.approx(want.high, abs=1e-7)
