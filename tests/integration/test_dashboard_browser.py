@@ -2,7 +2,8 @@
 ``chromium-driver``, driven by selenium) against a running `tact run` fed with synthetic
 traffic. The page must show a nonzero throughput, the rules version, the top rules and the
 latency; the test saves a screenshot in its tmp dir, and with ``TACT_UPDATE_SCREENSHOT=1``
-also to ``docs/img/dashboard.png`` (the README's picture).
+also to ``docs/img/dashboard.png`` (the README's picture). The "Did it work?" section must
+show the outcome totals seeded in Redis for the period chosen in its selector.
 
 Nothing is downloaded at test time: the browser and the driver are the Debian packages
 (``.ci/run`` installs them), given to selenium by path, so selenium-manager never runs.
@@ -16,11 +17,14 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
+from engine.outcomes.aggregate import add_totals
 from engine.pack.loader import load_pack
 from engine.services import manager
 from load_tests.generator import generate_events, produce
@@ -106,6 +110,56 @@ def read_dashboard(driver: Any, url: str, screenshot: Path, wait_s: float = WAIT
     return got
 
 
+READ_UPLIFT = """
+const t = (id) => document.querySelector(`[data-testid="${id}"]`);
+return {period: t("uplift-section").dataset.period || "", status: t("uplift-status").textContent,
+        rows: Array.from(t("uplift-rows").rows, (tr) => Array.from(tr.cells,
+                                                                   (td) => td.textContent))};
+"""
+# outcome totals seeded in Redis (the worker reads them as the report does): today a clear
+# uplift (30% against 10%), and 20 days ago a row the 30-day period shows and 7 days does not
+SEEDED_TODAY = {"promo_rule|promo_msg|sent|sent": 200.0, "promo_rule|promo_msg|sent|touched": 200.0,
+                "promo_rule|promo_msg|sent|converted": 60.0,
+                "promo_rule|promo_msg|holdout|touched": 100.0,
+                "promo_rule|promo_msg|holdout|converted": 10.0}
+SEEDED_EARLIER = {"old_rule|old_msg|sent|sent": 5.0}
+
+
+async def seed_uplift(names: WorkerNames) -> None:
+    client = aioredis.Redis.from_url(names.redis_url)
+    today = datetime.now(UTC).date()
+    try:
+        await add_totals(client, names.prefix, {
+            today.isoformat(): SEEDED_TODAY,
+            (today - timedelta(days=20)).isoformat(): SEEDED_EARLIER})
+    finally:
+        await client.aclose()
+
+
+def read_uplift(driver: Any, screenshot: Path, wait_s: float = WAIT_S
+                ) -> dict[str, dict[str, Any]]:
+    """The uplift section's rows for the 7-day period, then for 30 days (chosen in its
+    selector): period -> {"rows": {rule: cells}, "status": ...}; a screenshot of it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    def shown(period: str, rule: str) -> Any:
+        def check(_: Any) -> dict[str, Any] | None:
+            got: dict[str, Any] = driver.execute_script(READ_UPLIFT)
+            rows = {r[0]: r for r in got["rows"] if len(r) == 14}
+            return {**got, "rows": rows} if got["period"] == period and rule in rows else None
+        return WebDriverWait(driver, wait_s, poll_frequency=0.25).until(check)
+
+    out = {"7d": shown("7d", "promo_rule")}
+    Select(driver.find_element(By.CSS_SELECTOR, '[data-testid="uplift-period"]')
+           ).select_by_value("30d")
+    out["30d"] = shown("30d", "old_rule")
+    driver.execute_script('document.querySelector(\'[data-testid="uplift-section"]\')'
+                          '.scrollIntoView()')
+    assert driver.save_screenshot(str(screenshot)), "the screenshot was not saved"
+    return out
+
+
 def _no_selenium_manager(*_: Any, **__: Any) -> Any:
     raise AssertionError("selenium-manager ran: the driver must be Debian's, given by path")
 
@@ -139,6 +193,7 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
                            env={"TACT_TELEMETRY_INTERVAL_S": "0.5"},
                            args=["--rules", str(REPO / "rules")]) as w:
             await w.wait_ready()
+            await seed_uplift(names)
             status, _ = await http("GET", f"{w.base}/api/dashboard")
             assert status == 200, f"GET /api/dashboard answered {status}"
             producer = asyncio.create_task(produce(
@@ -152,6 +207,8 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
                 try:
                     got = await asyncio.to_thread(read_dashboard, driver,
                                                   f"{w.base}/dashboard", shot)
+                    uplift = await asyncio.to_thread(read_uplift, driver,
+                                                     tmp_path / "uplift.png")
                 finally:
                     await asyncio.to_thread(driver.quit)
             finally:
@@ -170,6 +227,16 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
     assert got["status"].startswith("live"), got
     assert _number(got["reloads"]) is not None, got
     assert shot.stat().st_size > 10_000, "the screenshot looks empty"
+    # the uplift section: 30% of 200 treated against 10% of 100 held out
+    promo = uplift["7d"]["rows"]["promo_rule"]
+    assert promo[:7] == ["promo_rule", "promo_msg", "200", "0", "0", "0", "60"], promo
+    assert promo[7:11] == ["30.00%", "0", "10.00%", "20.00%"], promo
+    assert promo[11].endswith("%") and " to " in promo[11], promo
+    assert promo[12:] == ["200.00%", "significant uplift"], promo
+    assert "old_rule" not in uplift["7d"]["rows"], uplift
+    assert uplift["30d"]["rows"]["promo_rule"] == promo, uplift
+    assert uplift["30d"]["rows"]["old_rule"][2] == "5", uplift
+    assert " to " in uplift["30d"]["status"], uplift
     if os.environ.get("TACT_UPDATE_SCREENSHOT"):  # the README's picture, on request only
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
