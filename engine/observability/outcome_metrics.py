@@ -51,6 +51,7 @@ class OutcomeMetrics:
             ["rule", "message", "group"], registry=registry)
         # labels() validates on every call: each label set is looked up once
         self._children: dict[OutcomeKey, Any] = {}
+        self._value_children: dict[tuple[str, str, str], Any] = {}
 
     def count(self, decisions: Tally[DecisionKey], facts: Facts) -> None:
         """One committed batch: its decisions by (outcome, rule, message, channel), as
@@ -76,6 +77,10 @@ class OutcomeMetrics:
             if child is None:
                 child = children[key] = self.outcomes.labels(*key)
             child.inc(amount)
-        for (rule, message, label), amount in values.items():
+        value_children = self._value_children
+        for key3, amount in values.items():
             if amount > 0:  # a counter only goes up
-                self.goal_value.labels(rule, message, label).inc(amount)
+                child = value_children.get(key3)
+                if child is None:
+                    child = value_children[key3] = self.goal_value.labels(*key3)
+                child.inc(amount)
