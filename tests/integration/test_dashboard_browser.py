@@ -123,15 +123,20 @@ SEEDED_TODAY = {"promo_rule|promo_msg|sent|sent": 200.0, "promo_rule|promo_msg|s
                 "promo_rule|promo_msg|holdout|touched": 100.0,
                 "promo_rule|promo_msg|holdout|converted": 10.0}
 SEEDED_EARLIER = {"old_rule|old_msg|sent|sent": 5.0}
+# survey answers: today 6 promoters, 2 passives, 2 detractors; 20 days ago 10 detractors,
+# which only the 30-day column counts
+KPIS_TODAY = {"nps|promoter": 6.0, "nps|passive": 2.0, "nps|detractor": 2.0, "nps|sum": 80.0}
+KPIS_EARLIER = {"nps|detractor": 10.0, "nps|sum": 30.0}
 
 
 async def seed_uplift(names: WorkerNames) -> None:
     client = aioredis.Redis.from_url(names.redis_url)
     today = datetime.now(UTC).date()
     try:
+        earlier = (today - timedelta(days=20)).isoformat()
         await add_totals(client, names.prefix, {
-            today.isoformat(): SEEDED_TODAY,
-            (today - timedelta(days=20)).isoformat(): SEEDED_EARLIER})
+            today.isoformat(): SEEDED_TODAY, earlier: SEEDED_EARLIER},
+            kpis={today.isoformat(): KPIS_TODAY, earlier: KPIS_EARLIER})
     finally:
         await client.aclose()
 
@@ -158,6 +163,29 @@ def read_uplift(driver: Any, screenshot: Path, wait_s: float = WAIT_S
                           '.scrollIntoView()')
     assert driver.save_screenshot(str(screenshot)), "the screenshot was not saved"
     return out
+
+
+READ_KPIS = """
+return Array.from(document.querySelector('[data-testid="experience-kpis"]').rows,
+                  (tr) => Array.from(tr.cells, (td) => td.textContent));
+"""
+
+
+def read_kpis(driver: Any, wait_s: float = WAIT_S) -> list[list[str]]:
+    """The experience panel's rows, once it shows the NPS row."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def check(_: Any) -> list[list[str]] | bool:
+        got: list[list[str]] = driver.execute_script(READ_KPIS)
+        return got if any(r and r[0] == "NPS" for r in got) else False
+    found: list[list[str]] = WebDriverWait(driver, wait_s, poll_frequency=0.25).until(check)
+    return found
+
+
+def _nps_cell(cell: str) -> tuple[float, int]:
+    """"7.4 (148)" -> (7.4, 148)."""
+    value, answers = cell.replace(",", "").rstrip(")").split(" (")
+    return float(value.replace("\u2212", "-")), int(answers)
 
 
 def _no_selenium_manager(*_: Any, **__: Any) -> Any:
@@ -209,6 +237,7 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
                                                   f"{w.base}/dashboard", shot)
                     uplift = await asyncio.to_thread(read_uplift, driver,
                                                      tmp_path / "uplift.png")
+                    kpis = await asyncio.to_thread(read_kpis, driver)
                 finally:
                     await asyncio.to_thread(driver.quit)
             finally:
@@ -237,6 +266,13 @@ async def test_dashboard_shows_live_traffic_in_chromium(services: manager.Connec
     assert uplift["30d"]["rows"]["promo_rule"] == promo, uplift
     assert uplift["30d"]["rows"]["old_rule"][2] == "5", uplift
     assert " to " in uplift["30d"]["status"], uplift
+    # the experience panel: NPS per period, "value (answers)". Live traffic answers surveys
+    # too (today), so the check is that 30 days = 7 days + the 10 detractors seeded 20 days ago
+    nps_row = next(r for r in kpis if r[0] == "NPS")
+    (nps_7d, answers_7d), (nps_30d, answers_30d) = (_nps_cell(c) for c in nps_row[2:])
+    assert answers_7d >= 10 and answers_30d == answers_7d + 10, kpis
+    net_7d = round(nps_7d * answers_7d / 100)  # promoters - detractors
+    assert abs(nps_30d - 100 * (net_7d - 10) / answers_30d) < 0.06, kpis
     if os.environ.get("TACT_UPDATE_SCREENSHOT"):  # the README's picture, on request only
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
