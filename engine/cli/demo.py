@@ -1,24 +1,30 @@
-"""`tact demo`: the worker on the example rules, fed by synthetic traffic, until Ctrl-C.
+"""`tact demo`: the worker on the example rules, fed by the demo's customers, until Ctrl-C
+or ``--duration`` seconds.
 
-Thin: it starts `tact run` and the load-test generator as child processes (services must
-be up: `make demo` runs `tact services up` first), shows the worker's readiness checks as
-they pass, and prints where to watch: the live dashboard first.
+Thin: it starts `tact run` and ``load_tests.demo_feed`` (customer events, and the answers to
+the worker's decisions: delivery reports, opens, clicks, bounces, conversions) as child
+processes (services must be up: `make demo` runs `tact services up` first), shows the
+worker's readiness checks as they pass, then a live summary refreshed in place. The
+children's output (Faust's and aiokafka's INFO logs) goes to log files, not the terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,6 +34,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from engine.cli.demo_summary import DemoSummary, render, summarize
 from engine.config import TactSettings
 
 out = Console(highlight=False)
@@ -37,9 +44,12 @@ def register(app: typer.Typer) -> None:
     app.command()(demo)
 
 
-def _get_json(url: str) -> dict[str, Any] | None:
+def _get_json(url: str, token: str | None = None) -> dict[str, Any] | None:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:
+        with urllib.request.urlopen(request, timeout=2) as r:
             body = json.loads(r.read() or b"{}")
             return body if isinstance(body, dict) else {}
     except urllib.error.HTTPError as exc:  # /readyz answers 503 with its checks
@@ -75,46 +85,99 @@ def _start_worker(worker: subprocess.Popen[bytes], base: str, timeout: float) ->
     return False
 
 
+def _read_status(path: Path) -> dict[str, Any] | None:
+    try:
+        body = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # not written yet
+    return body if isinstance(body, dict) else None
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def demo(
     rules: Path = typer.Option(Path("rules"), help="Rule pack."),
-    rate: float = typer.Option(200.0, help="Synthetic events per second."),
-    customers: int = typer.Option(5000, help="Customers to draw from."),
-    duration: int = typer.Option(0, help="Seconds to run (0: until Ctrl-C)."),
+    rate: float = typer.Option(200.0, help="Customer events per second.", min=0.1),
+    customers: int = typer.Option(5000, help="Customers to draw from.", min=1),
+    duration: int = typer.Option(0, help="Seconds to run (0: until Ctrl-C).", min=0),
+    seed: int = typer.Option(7, help="Seed of the demo's customers and their answers."),
+    log_dir: Path = typer.Option(Path(".tact/demo"), help="Where the worker's and the feed's "
+                                 "logs go."),
+    summary: Path | None = typer.Option(None, help="Write the final summary here (JSON)."),
 ) -> None:
-    """Run the worker on the example rules with synthetic traffic; print where to watch."""
+    """Run the worker on the example rules with the demo's customers; a live summary."""
     s = TactSettings()
-    env = {**os.environ, "TACT_RULES_PATH": str(rules)}
+    # the dashboard's data is token-guarded when metrics are protected: a demo without a
+    # configured token gets one of its own, shown in the dashboard URL
+    token = s.api_token.get_secret_value() if s.api_token else secrets.token_hex(16)
+    env = {**os.environ, "TACT_RULES_PATH": str(rules), "TACT_API_TOKEN": token}
     repo = Path.cwd()
-    worker = subprocess.Popen([sys.executable, "-m", "engine.worker", "--rules", str(rules)],
-                              env=env, cwd=repo)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    worker_log, feed_log = log_dir / "worker.log", log_dir / "feed.log"
+    status_path = log_dir / "feed-status.json"
+    status_path.unlink(missing_ok=True)
     base = f"http://{s.web_host}:{s.web_port}"
-    gen: subprocess.Popen[bytes] | None = None
+    dashboard_url = f"{base}/dashboard#token={token}"
+    logs = f"{worker_log} (worker), {feed_log} (traffic)"
+    files: list[IO[bytes]] = [worker_log.open("ab"), feed_log.open("ab")]
+    # own sessions: Ctrl-C reaches the demo alone, which stops the children in order
+    worker = subprocess.Popen([sys.executable, "-m", "engine.worker", "--rules", str(rules)],
+                              env=env, cwd=repo, stdout=files[0], stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    feed: subprocess.Popen[bytes] | None = None
+    t0 = time.monotonic()
+    last = DemoSummary()
+
+    def poll() -> DemoSummary:
+        return summarize(time.monotonic() - t0, _get_json(base + "/api/dashboard", token),
+                         _get_json(base + "/stats", token), _read_status(status_path))
+
     try:
+        out.print(f"Logs: {logs}")
         if not _start_worker(worker, base, 90):
-            out.print("[red]the worker did not become ready; see its log above[/red]")
+            out.print(f"[red]the worker did not become ready; see {worker_log}[/red]")
             raise typer.Exit(1)
-        seconds = duration or 24 * 3600
-        gen = subprocess.Popen(
-            [sys.executable, "-m", "load_tests.generator", "--kafka", "--live-time",
-             "--events", str(int(rate * seconds)), "--customers", str(customers),
-             "--rate", str(rate), "--invalid-ratio", "0.005"], env=env, cwd=repo)
-        out.print(f"[green]Tact is running[/green] on {rules} with {rate:g} events/s.")
-        out.print(f"  dashboard:      [bold]{base}/dashboard[/bold]")
-        out.print(f"  metrics:        {base}/metrics (Prometheus)")
-        out.print(f"  worker stats:   {base}/stats")
-        out.print(f"  health:         {base}/readyz")
-        out.print(f"  decisions:      Kafka topic {s.decisions_topic} on {s.kafka_brokers}")
-        out.print("Ctrl-C to stop.")
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and worker.poll() is None:
-            time.sleep(1)
+        feed = subprocess.Popen(
+            [sys.executable, "-m", "load_tests.demo_feed", "--rate", str(rate),
+             "--customers", str(customers), "--seed", str(seed), "--status", str(status_path)],
+            env=env, cwd=repo, stdout=files[1], stderr=subprocess.STDOUT,
+            start_new_session=True)
+        out.print(f"[green]Tact is running[/green] on {rules}: {rate:g} events/s from "
+                  f"{customers:,} customers. Metrics: {base}/metrics; decisions: Kafka "
+                  f"topic {s.decisions_topic}.")
+        t0 = time.monotonic()
+        deadline = t0 + (duration or 10 * 365 * 86400)
+        with Live(render(last, dashboard_url, logs), console=out, refresh_per_second=1) as live:
+            try:
+                while time.monotonic() < deadline and worker.poll() is None:
+                    time.sleep(1)
+                    last = poll()
+                    live.update(render(last, dashboard_url, logs))
+                # the last answers in flight, then the final figures
+                _stop(feed)
+                time.sleep(3)
+                last = poll()
+                live.update(render(last, dashboard_url, logs))
+            except KeyboardInterrupt:
+                out.print("stopping…")
+        if worker.poll() is not None:
+            out.print(f"[red]the worker stopped (exit {worker.returncode}); see "
+                      f"{worker_log}[/red]")
+            raise typer.Exit(1)
     except KeyboardInterrupt:
-        pass
+        out.print("stopping…")
     finally:
-        for p in (gen, worker):
-            if p is not None and p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+        _stop(feed)
+        _stop(worker)
+        for f in files:
+            f.close()
+        if summary is not None:
+            summary.write_text(json.dumps(last.to_json(), indent=2))
