@@ -33,7 +33,8 @@ from load_tests.demo_model import (
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 3, 4, 12, 0, tzinfo=UTC).timestamp()
-TYPES = {"int": int, "str": str, "number": (int, float), "map": dict}
+TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "str": str, "number": (int, float),
+                                             "map": dict}
 
 
 def _iso(ts: float) -> str:
