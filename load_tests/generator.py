@@ -1,6 +1,7 @@
 """Synthetic customer events: a realistic mix over N customers, deterministic with a seed.
 
-Importable (the demo and the load tests use it)::
+Importable (the load tests and benchmarks use it; the demo has its own customers in
+``load_tests.demo_model``)::
 
     from load_tests.generator import generate_events
     for event in generate_events(1000, customers=500, seed=1, start_time=time.time()):
