@@ -148,19 +148,24 @@ def demo(
         feed = subprocess.Popen(
             [sys.executable, "-m", "load_tests.demo_feed", "--rate", str(rate),
              "--customers", str(customers), "--seed", str(seed), "--status", str(status_path)],
-            env=env, cwd=repo, stdout=files[1], stderr=subprocess.STDOUT,
-            start_new_session=True)
+            env={k: v for k, v in env.items() if k != "TACT_API_TOKEN"}, cwd=repo,
+            stdout=files[1], stderr=subprocess.STDOUT, start_new_session=True)
         out.print(f"[green]Tact is running[/green] on {rules}: {rate:g} events/s from "
                   f"{customers:,} customers. Metrics: {base}/metrics; decisions: Kafka "
                   f"topic {s.decisions_topic}.")
         t0 = time.monotonic()
         deadline = t0 + (duration or 10 * 365 * 86400)
+        died: list[tuple[str, int | None, Path]] = []  # children that stopped on their own
         with Live(render(last, dashboard_url, logs), console=out, refresh_per_second=1) as live:
             try:
-                while time.monotonic() < deadline and worker.poll() is None:
+                while (time.monotonic() < deadline and worker.poll() is None
+                       and feed.poll() is None):
                     time.sleep(1)
                     last = poll()
                     live.update(render(last, dashboard_url, logs))
+                died = [(name, proc.returncode, log) for name, proc, log in (
+                    ("worker", worker, worker_log), ("traffic feed", feed, feed_log))
+                    if proc.poll() is not None]
                 # the last answers in flight, then the final figures
                 _stop(feed)
                 time.sleep(3)
@@ -168,9 +173,9 @@ def demo(
                 live.update(render(last, dashboard_url, logs))
             except KeyboardInterrupt:
                 out.print("stopping…")
-        if worker.poll() is not None:
-            out.print(f"[red]the worker stopped (exit {worker.returncode}); see "
-                      f"{worker_log}[/red]")
+        for name, code, log in died:
+            out.print(f"[red]the {name} stopped (exit {code}); see {log}[/red]")
+        if died:
             raise typer.Exit(1)
     except KeyboardInterrupt:
         out.print("stopping…")

@@ -95,3 +95,15 @@ def test_ctrl_c_stops_the_demo_and_its_worker(names: WorkerNames, tmp_path: Path
     assert "Traceback" not in stdout.decode()
     assert json.loads((tmp_path / "summary.json").read_text())["events"] > 0
     assert not _listening(port)
+
+
+def test_a_pack_that_does_not_load_stops_the_demo_and_names_the_log(
+        names: WorkerNames, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: [{id: x}]\n")
+    demo = _demo(names, free_port(), tmp_path, "--rules", str(bad), "--duration", "5")
+    stdout, _ = demo.communicate(timeout=120)
+    assert demo.returncode == 1
+    log = tmp_path / "logs" / "worker.log"
+    assert "the worker did not become ready" in stdout.decode()
+    assert "missing required key 'send'" in log.read_text()  # the reason, in the log it names
