@@ -138,7 +138,8 @@ def demo(
 
     def poll() -> DemoSummary:
         return summarize(time.monotonic() - t0, _get_json(base + "/api/dashboard", token),
-                         _get_json(base + "/stats", token), _read_status(status_path))
+                         _get_json(base + "/stats", token), _read_status(status_path),
+                         _get_json(base + "/api/dashboard/uplift?period=today", token))
 
     try:
         out.print(f"Logs: {logs}")

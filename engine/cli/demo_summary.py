@@ -34,6 +34,7 @@ class DemoSummary:
     feed_events: int = 0
     feed_goals: int = 0
     dead_letters: int = 0
+    uplift: list[str] = field(default_factory=list)  # one line per rule with a holdout
 
     @property
     def top_reason(self) -> str | None:
@@ -44,10 +45,26 @@ class DemoSummary:
                 "top_reasons": dict(self.top_reasons)}
 
 
+def _pct(x: Any) -> str:
+    return f"{100 * x:+.1f}%" if isinstance(x, int | float) else "…"
+
+
+def uplift_line(row: Mapping[str, Any]) -> str:
+    """A row of the uplift section (``tact report --format json``'s fields) in one line."""
+    return (f"{row.get('rule')}/{row.get('message')}: {row.get('verdict')}, "
+            f"{_pct(row.get('uplift_abs'))} ({_pct(row.get('ci_low'))} to "
+            f"{_pct(row.get('ci_high'))}), {int(row.get('touched') or 0):,} treated, "
+            f"{int(row.get('holdout_touched') or 0):,} held out")
+
+
 def summarize(seconds: float, dashboard: Mapping[str, Any] | None,
-              stats: Mapping[str, Any] | None, feed: Mapping[str, Any] | None) -> DemoSummary:
+              stats: Mapping[str, Any] | None, feed: Mapping[str, Any] | None,
+              uplift: Mapping[str, Any] | None = None) -> DemoSummary:
     """The summary from what the worker and the feed said (any of them may be missing)."""
     s = DemoSummary(seconds=seconds)
+    if uplift:
+        s.uplift = [uplift_line(r) for r in uplift.get("rows") or []
+                    if r.get("holdout_touched")]
     if dashboard:
         s.events_per_s = dashboard.get("events_per_s")
         latency = dashboard.get("latency_ms") or {}
@@ -93,6 +110,7 @@ def render(s: DemoSummary, dashboard_url: str, logs: str) -> Group:
     outcomes = ", ".join(f"{t.removeprefix('message_')} {n:,}"
                          for t, n in s.outcomes_in.items()) or "none yet"
     table.add_row("outcomes ingested", f"{outcomes}; conversions fed {s.feed_goals:,}")
+    table.add_row("uplift today", "\n".join(s.uplift) or "no holdout touched yet")
     table.add_row("dashboard", dashboard_url)
     table.add_row("logs", logs)
     return Group(Text("Tact demo (Ctrl-C to stop)", style="bold green"), table)
