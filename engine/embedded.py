@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine.campaigns.fanout import FanOut, Progress
+from engine.campaigns.memory import DecidingSink, MemoryCheckpoints, MemoryPages
+from engine.errors import CampaignError
 from engine.models.event import Envelope
 from engine.pack.model import RulePack
 from engine.pipeline import BatchResult
@@ -28,6 +31,7 @@ class Engine:
         self.trace = trace
         self.stats = WorkerStats()
         self._offset = 0
+        self.campaign_runs = MemoryCheckpoints()
 
     def swap_pack(self, pack: RulePack) -> None:
         """Atomically replace the pack; callers do it between batches."""
@@ -54,3 +58,24 @@ class Engine:
     async def tick(self, now: float) -> BatchResult:
         """Fire the follow-ups due by ``now`` (event time)."""
         return await self._run([float(now)])
+
+    async def run_campaign(self, campaign: str, at: float) -> tuple[Progress, BatchResult]:
+        """Run (or resume) ``campaign``'s run scheduled at ``at`` over every customer in
+        the store (a memory store: :class:`CampaignError` otherwise), each page decided as
+        it goes, every event dated ``at``. Returns the run's progress and what it decided."""
+        found = self.pack.campaigns.get(campaign)
+        if found is None:
+            raise CampaignError(f"no campaign {campaign!r} in pack {self.pack.name}")
+        if not isinstance(self.store, MemoryStateStore):
+            raise CampaignError("embedded campaigns walk a memory store only")
+        result = BatchResult()
+
+        async def decide(batch: Sequence[Envelope]) -> None:
+            result.add(await self.process(batch))
+
+        async def no_wait(_seconds: float) -> None:  # event time: nothing to wait for
+            return None
+
+        fanout = FanOut(MemoryPages(self.store), DecidingSink(decide), self.campaign_runs,
+                        self.store.partitions() or [0], clock=lambda: at, sleep=no_wait)
+        return await fanout.run(found, at), result

@@ -123,3 +123,8 @@ class StateCorruptError(StateStoreError):
 class WorkerNotReadyError(TactError):
     """The worker was asked for something (ingest, say) before it started or after it
     stopped."""
+
+
+class CampaignError(TactError):
+    """A campaign run cannot start: the pack has no such campaign, it is disabled, no run
+    is scheduled by the given time, or the run's checkpoint cannot be read or saved."""

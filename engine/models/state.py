@@ -42,6 +42,7 @@ from engine.models.wire_checks import (
     WIRE_VERSION,
     _attributes,
     _bounced,
+    _campaigns,
     _consent,
     _contexts,
     _counters,
@@ -89,6 +90,9 @@ class CustomerState:
     bounced: dict[str, float] = field(default_factory=dict)  # channel -> hard bounce time
     # the last decisions (the single customer view): packed bytes, or this batch's objects
     recent: list[bytes | RecentDecision] = field(default_factory=list)
+    maps: Any = field(default_factory=dict)  # reserved (per-customer maps): kept as read
+    # campaign run id -> event time this customer was decided for it (exactly once per run)
+    campaigns: dict[str, float] = field(default_factory=dict)
 
     def remember(self, decision: RecentDecision) -> None:
         """Keep ``decision`` among the last :data:`RECENT_DECISIONS` (the oldest goes)."""
@@ -120,7 +124,8 @@ class CustomerState:
         ]
         # the optional fields, up to the last one that holds something (all of them when a
         # newer release's elements follow): an older state reads the same
-        optional: list[Any] = [self.sets, self.touches, self.bounced, self.recent]
+        optional: list[Any] = [self.sets, self.touches, self.bounced, self.recent, self.maps,
+                               self.campaigns]
         n = len(optional) if self.extra else next(
             (i + 1 for i in range(len(optional) - 1, -1, -1) if optional[i]), 0)
         if n:
@@ -171,11 +176,13 @@ class CustomerState:
             touches = _touches(w[_LENGTH + 1]) if n > _LENGTH + 1 else []
             bounced = _bounced(w[_LENGTH + 2]) if n > _LENGTH + 2 else {}
             recent = _recent(w[_LENGTH + 3]) if n > _LENGTH + 3 else []
+            maps = w[_LENGTH + 4] if n > _LENGTH + 4 else {}
+            campaigns = _campaigns(w[_LENGTH + 5]) if n > _LENGTH + 5 else {}
         except (TypeError, StateDecodeError):
             return cls._checked(w)
         return cls(customer, version, attributes, consent, counters, windows, timestamps,
                    contexts, records, seen, pending, last_event, tuple(w[_KNOWN:]), sets,
-                   touches, bounced, recent)
+                   touches, bounced, recent, maps, campaigns)
 
     @classmethod
     def _checked(cls, w: Any) -> CustomerState:
@@ -203,5 +210,7 @@ class CustomerState:
             touches=_touches(w[_LENGTH + 1]) if len(w) > _LENGTH + 1 else [],
             bounced=_bounced(w[_LENGTH + 2]) if len(w) > _LENGTH + 2 else {},
             recent=_recent(w[_LENGTH + 3]) if len(w) > _LENGTH + 3 else [],
+            maps=w[_LENGTH + 4] if len(w) > _LENGTH + 4 else {},
+            campaigns=_campaigns(w[_LENGTH + 5]) if len(w) > _LENGTH + 5 else {},
         )
 

@@ -192,10 +192,19 @@ def _recent(v: Any) -> list[bytes | RecentDecision]:
     return v
 
 
+def _maps(v: Any) -> Any:
+    # reserved for per-customer maps (the fifth optional field): carried as it is, unread
+    return v
+
+
+def _campaigns(v: Any) -> dict[str, float]:
+    return _numbers(v, "campaigns")
+
+
 _NO_DATA: dict[str, Any] = {}
 _LENGTH = 13  # WIRE_VERSION and the 12 fields every state has
-_KNOWN = _LENGTH + 4  # and the optional ones (sets, touches, bounced, recent); then a newer
-# release's elements
+_KNOWN = _LENGTH + 6  # and the optional ones (sets, touches, bounced, recent, maps,
+# campaigns); then a newer release's elements
 #: how many of WIRE_FIELDS every state has (the optional ones follow them)
 REQUIRED_FIELDS = _LENGTH - 1
 
@@ -221,5 +230,7 @@ OPTIONAL_WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("touches", _touches),
     ("bounced", _bounced),
     ("recent", _recent),
+    ("maps", _maps),
+    ("campaigns", _campaigns),
 )
 

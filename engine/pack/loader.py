@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import RuleIssue, RulePackError, SourceLocation
+from engine.pack.compile.audience import compile_campaigns
 from engine.pack.compile.catalog import compile_catalog
 from engine.pack.compile.contexts import compile_contexts
 from engine.pack.compile.declarations import declare
@@ -124,7 +125,9 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
     filters = Filters(catalog, decl.messages, issues)
     policies = compile_policies(decl.policies, filters, scopes, values)
     caps, quiet = compile_caps_and_quiet(files, filters, values)
-    rules = RuleCompiler(messages, decl.messages, catalog, scopes, values, issues).compile(files)
+    rule_compiler = RuleCompiler(messages, decl.messages, catalog, scopes, values, issues)
+    rules = rule_compiler.compile(files)
+    campaigns = compile_campaigns(files, rule_compiler, {r.id for r in rules}, issues)
     kpis = compile_kpis(files, catalog, scopes, values, issues)
     apply_retention(settings, values, retention, issues)
     by_trigger, cancels, keyed_cancels = index_rules(rules)
@@ -156,6 +159,7 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
         keyed_contexts=keyed,
         sets=sets,
         kpis=kpis,
+        campaigns=campaigns,
     )
     pack.findings.extend(static_findings(pack, rule_locations(files)))
     found.extend(pack.findings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.campaigns.schedule import Schedule
 from engine.dsl.calendar import describe as when
 from engine.dsl.calendar import zone
 from engine.dsl.compiler import CompiledExpr, Evaluator
@@ -100,6 +101,19 @@ class CompiledRule:
     key: CompiledExpr | None = None  # a keyed follow-up: one pending per value (trigger event)
     unless_keys: dict[str, CompiledExpr] = field(default_factory=dict)  # unless event -> key
     goal: GoalDef | None = None  # the rule's goal, or else its message's (never both)
+
+
+@dataclass(slots=True)
+class CampaignDef:
+    """A scheduled audience send. ``rule`` decides one customer of a run: its conditions
+    are the audience, its id the campaign's (decision records name it as the rule)."""
+
+    id: str
+    schedule: Schedule
+    rate: float  # customers per second, for the fan-out
+    rule: CompiledRule
+    enabled: bool = True
+    description: str = ""
 
 
 @dataclass(slots=True)
@@ -226,6 +240,7 @@ class RulePack:
     goals: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     # event type -> the experience KPIs it carries (engine/pipeline/kpis)
     kpis: dict[str, tuple[KpiDef, ...]] = field(default_factory=dict, repr=False)
+    campaigns: dict[str, CampaignDef] = field(default_factory=dict)  # id -> scheduled send
 
     def __post_init__(self) -> None:
         self.rules_by_id = {r.id: r for r in self.rules}

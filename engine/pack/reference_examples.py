@@ -211,4 +211,21 @@ events:
   ces_submitted: {data: {effort: int}}
 """,
     ),
+    "campaigns": Example(
+        """\
+campaigns:
+  - id: weekend_gold
+    description: The weekend offer for gold customers, Friday mornings.
+    schedule: {cron: "0 10 * * FRI", tz: Europe/Rome}   # or {at: "2026-11-27T10:00", tz: ...}
+    audience: customer.attributes.tier == "gold"        # on each customer's state
+    send: weekend_offer
+    rate: 500/s                   # customers reached per second by the fan-out
+    holdout: {percent: 5, salt: weekend-gold}
+""",
+        _CHANNELS + """\
+attributes: {tier: str}
+messages:
+  weekend_offer: {category: promotion, channels: [push]}
+""",
+    ),
 }

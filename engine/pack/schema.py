@@ -308,6 +308,39 @@ class Rule(_Model):
     enabled: bool = Field(True, description="false: the rule is kept but never fires.")
 
 
+class Schedule(_Model):
+    """When a campaign runs: once (``at``) or on a cron (``cron``), read in ``tz``."""
+
+    at: CalendarValue | None = Field(
+        None, description="The one run: a date and time (2026-11-27T10:00)."
+    )
+    cron: str | None = Field(
+        None, description="A five-field cron, e.g. '0 10 * * FRI' (10:00 every Friday)."
+    )
+    tz: str = Field("UTC", description="The IANA zone 'at' and 'cron' are read in.")
+
+
+class Campaign(_Model):
+    """A scheduled audience send: at each run, every known customer whose state meets
+    ``audience`` is decided for ``send`` through the usual policies, caps and quiet hours."""
+
+    id: Id = Field(description="The campaign's name, in decisions (as the rule) and metrics.")
+    description: str = Field("", description="What the campaign is for, for people.")
+    schedule: Schedule = Field(description="{at | cron, tz}: when it runs.")
+    audience: Expr | list[Expr] | None = Field(
+        None, description="Condition(s) on the customer's state; all must hold. "
+        "Default: every known customer."
+    )
+    send: Id | Send = Field(description="A message id, or {message, channels, choose, params}.")
+    rate: str | int = Field(
+        "500/s", description="Customers reached per second by the fan-out, e.g. '500/s', "
+        "'20000/m', or a number (per second)."
+    )
+    priority: int = Field(0, ge=-1000, le=1000, description="As a rule's.")
+    holdout: Holdout | None = Field(None, description="A control group that gets nothing.")
+    enabled: bool = Field(True, description="false: checked, never run.")
+
+
 class RuleFile(_Model):
     """One YAML file of a rule pack."""
 
@@ -339,6 +372,9 @@ class RuleFile(_Model):
     rules: list[Rule] = Field(default_factory=list, description="When to send what.")
     kpis: Kpis | None = Field(
         None, description="Experience KPIs (NPS, CSAT, CES): which events carry them."
+    )
+    campaigns: list[Campaign] = Field(
+        default_factory=list, description="Scheduled sends to an audience."
     )
 
 

@@ -20,6 +20,7 @@ from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup, instance_key
 from engine.outcomes.events import METRIC_OF
 from engine.pack.model import CompiledRule, RulePack
+from engine.pipeline.campaign import CAMPAIGN_EVENT, RUN_DONE, campaign_rules, run_done
 from engine.pipeline.goals import Facts, convert, delivery_report, record_touch
 from engine.pipeline.guards import RuleFault as RuleFault  # re-exported: its old home
 from engine.pipeline.kpis import KpiFacts, record_kpis
@@ -211,10 +212,15 @@ class _Decider:
             res.outcomes.append(EventOutcome(e.id, e.customer, "duplicate"))
             self._note(e.id, "duplicate event id: already processed, nothing decided")
             return
+        etype = e.type
+        if etype == CAMPAIGN_EVENT and run_done(st, e.data):  # a run reaches a customer once
+            res.outcomes.append(EventOutcome(e.id, e.customer, "duplicate"))
+            self._note(e.id, f"{RUN_DONE}: this customer was decided for run "
+                             f"{e.data.get('run')} already, nothing decided")
+            return
         at = e.at.timestamp()
         fired = self._fire_due(st, at) if st.followups else []
         pack = self.pack
-        etype = e.type
         ev = event_view(env, at)
         res.changed.add(st.customer)
         envx = self._env(st, ev, at)
@@ -248,6 +254,8 @@ class _Decider:
             st.last_event = at
         prune(pack, st, at)
         rules = pack.by_trigger.get(etype)
+        if etype == CAMPAIGN_EVENT:
+            rules = campaign_rules(pack, st, e.data, at, e.id, res.faults)
         decisions: list[Decision] = []
         if rules:
             arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace, self.scopes,

@@ -26,7 +26,7 @@ from engine.models.state import (
 
 __all__ = ["Salvaged", "salvage_state"]
 
-_MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps",
+_MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps", "campaigns",
                    "contexts", "seen", "sets", "bounced"))
 _LISTS = frozenset(("history", "followups", "touches", "recent"))
 

@@ -11,7 +11,7 @@ import msgpack
 import pytest
 
 from engine.errors import RulePackError, StateDecodeError
-from engine.models.state import CustomerState
+from engine.models.state import REQUIRED_FIELDS, CustomerState
 from engine.pack.loader import load_pack
 from engine.state.salvage import salvage_state
 from engine.state.wire import decode_state, encode_state
@@ -133,10 +133,10 @@ def test_malformed_sets_are_refused_by_name(bad: object) -> None:
 
 
 def test_salvage_keeps_the_good_sets() -> None:
-    # sets, then the other optional fields (empty), then a newer release's element
-    optional_after_sets: list[object] = [[], {}, []]  # touches, bounced, recent
-    wire = [*CustomerState("c").to_wire(), {"good": {"m": 1.0}, "bad": {"m": "x"}},
-            *optional_after_sets, "extra"]
+    # sets, then the other optional fields (empty), then a newer release's element: a
+    # state with an extra element writes every optional field
+    wire = CustomerState("c", extra=("extra",)).to_wire()
+    wire[1 + REQUIRED_FIELDS] = {"good": {"m": 1.0}, "bad": {"m": "x"}}  # sets: the first
     got = salvage_state(msgpack.packb(wire, use_bin_type=True), "c")
     assert got.state.sets == {"good": {"m": 1.0}}
     assert got.state.extra == ("extra",)

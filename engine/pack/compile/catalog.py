@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.campaigns.schedule import CAMPAIGN_DATA, CAMPAIGN_EVENT
 from engine.dsl.syntax import suggest
 from engine.outcomes.events import OUTCOME_EVENTS
 from engine.pack.compile.declarations import Declarations
@@ -58,8 +59,12 @@ def compile_catalog(files: list[RuleFileParts], decl: Declarations, issues: Issu
         if etype in OUTCOME_EVENTS:
             issues.error(src, ("events", etype, "__key__"),
                          f"'{etype}' is a built-in outcome event type: do not declare it")
+        elif etype == CAMPAIGN_EVENT:
+            issues.error(src, ("events", etype, "__key__"),
+                         f"'{etype}' is the built-in event of campaign runs: do not declare it")
     if events:  # a pack that declares no events checks none (built-ins need no declaring)
         events.update((k, dict(v)) for k, v in OUTCOME_EVENTS.items())
+        events[CAMPAIGN_EVENT] = dict(CAMPAIGN_DATA)
     return Catalog(
         events=events,
         attributes={k: v for k, (_, v) in decl.attributes.items()},

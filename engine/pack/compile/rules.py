@@ -38,13 +38,13 @@ class RuleCompiler:
         order = 0
         for part in files:
             for i, r in part.items("rules"):
-                built = self._rule(part.src, ("rules", i), r, order)
+                built = self.rule(part.src, ("rules", i), r, order)
                 order += 1
                 if built is not None and r.enabled:
                     out.append(built)
         return out
 
-    def _rule(self, src: SourceFile, base: Path_, r: S.Rule, order: int) -> CompiledRule | None:
+    def rule(self, src: SourceFile, base: Path_, r: S.Rule, order: int) -> CompiledRule | None:
         values, issues = self.values, self.issues
         triggers = as_tuple(r.on)
         scope = self.scopes.for_triggers(triggers)

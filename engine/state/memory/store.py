@@ -106,6 +106,13 @@ class MemoryStateStore(StateStore):
         part.values[state.customer] = pack_stored(state, state.version)
         self._index(part, state.customer, state.next_due())
 
+    def customers(self, partition: int = 0) -> list[str]:
+        """The partition's known customers, in order (a campaign's walk)."""
+        return sorted(self._part(partition).values)
+
+    def partitions(self) -> list[int]:
+        return sorted(self._parts)
+
     def put_raw(self, customer: str, value: bytes, partition: int = 0) -> None:
         """Store bytes as they are (tests of undecodable states)."""
         self._part(partition).values[customer] = value
