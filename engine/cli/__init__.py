@@ -16,6 +16,7 @@ app = typer.Typer(
 def _register() -> None:
     from engine.cli import (
         authoring,
+        campaigns,
         connectors,
         customer,
         demo,
@@ -29,6 +30,7 @@ def _register() -> None:
     app.add_typer(rules.app, name="rules", help="Check, test and document rule packs.")
     app.add_typer(services.app, name="services", help="Local Kafka and Redis for dev and CI.")
     app.add_typer(state.app, name="state", help="Show, repair or reset a customer's state.")
+    app.add_typer(campaigns.app, name="campaigns", help="Scheduled audience sends.")
     authoring.register(app)  # explain, simulate, replay
     worker.register(app)  # run
     connectors.register(app)  # publish, deliver

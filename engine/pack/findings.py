@@ -22,7 +22,7 @@ def static_findings(pack: RulePack, where: dict[str, SourceLocation]) -> list[Ru
         out.append(RuleIssue(msg, loc or where.get(rule or ""), rule, "warning", code))
 
     declared = set(pack.event_types)
-    sent: set[str] = set()
+    sent: set[str] = {c.rule.message.id for c in pack.campaigns.values()}
     for r in pack.rules:
         sent.add(r.message.id)
         if declared:
@@ -47,7 +47,8 @@ def static_findings(pack: RulePack, where: dict[str, SourceLocation]) -> list[Ru
             )
     for mid, m in pack.messages.items():
         if mid not in sent:
-            warn(f"message '{mid}' is not sent by any rule", None, "unused-message", m.location)
+            warn(f"message '{mid}' is not sent by any rule or campaign", None,
+                 "unused-message", m.location)
     ties: dict[tuple[str, str, int], list[str]] = defaultdict(list)
     for r in pack.rules:
         if r.delay is not None:

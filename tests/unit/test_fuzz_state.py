@@ -52,6 +52,7 @@ states = st.builds(
     followups=st.lists(st.builds(PendingFollowup, names, times, event_views), max_size=3),
     last_event=times,
     extra=st.lists(json_like, max_size=3).map(tuple),
+    campaigns=st.dictionaries(names, times, max_size=3),
 )
 
 
