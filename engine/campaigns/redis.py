@@ -48,8 +48,8 @@ class RedisPages:
         with redis_errors("campaign scan"):
             nxt, found = await self.client.scan(cursor=cursor, match=pattern, count=count,
                                                 **options)
-        if isinstance(nxt, dict):  # redis-py's cluster answer: node -> (cursor, keys)
-            nxt, found = next(iter(nxt.values()))
+        if isinstance(nxt, dict):  # redis-py's cluster answer: ({node: cursor}, keys)
+            nxt = next(iter(nxt.values()), 0)
         return int(nxt), [text(k)[strip:] for k in found]
 
 

@@ -26,6 +26,7 @@ class Step(_M):
     at: AwareDatetime
     received: AwareDatetime | None = None
     event: dict[str, Any] | None = None
+    campaign: str | None = None  # a run of this campaign, scheduled at ``at``, instead
 
     def envelope(self) -> Envelope | None:
         if self.event is None:
@@ -95,6 +96,9 @@ def load_scenario(path: str | Path) -> Scenario:
                           f"step {step.id}: event {exc.reason}") from None
     seen: set[str] = set()
     for i, step in enumerate(sc.steps):
+        if step.event is not None and step.campaign is not None:
+            raise located(src, ("steps", i, "campaign"),
+                          f"step {step.id}: an event or a campaign run, not both")
         if step.id in seen:
             raise located(src, ("steps", i, "id"), f"step id {step.id!r} is used twice")
         seen.add(step.id)

@@ -62,6 +62,12 @@ async def run_scenario(pack: RulePack, sc: Scenario, *, trace: bool = False) -> 
             duplicate = any(o.status == "duplicate" for o in res.outcomes)
             explain += res.explain.get(env.event.id, [])
             faults += res.faults
+        elif step.campaign is not None:  # every customer the store knows, at the step's time
+            _, res = await engine.run_campaign(step.campaign, now)
+            decisions += res.decisions
+            duplicate = any(o.status == "duplicate" for o in res.outcomes)
+            explain += [line for lines in res.explain.values() for line in lines]
+            faults += res.faults
         explain += [f"fault in {f.rule}: {f.error}" for f in faults]
         run = StepRun(step.id, step.at.isoformat(), event_id, decisions, duplicate, [], explain,
                       faults)

@@ -7,7 +7,8 @@ Per scenario: a worker (in-process, real Kafka and Redis, own topics, group and 
 the customers' starting states seeded in the state changelog (the worker rebuilds Redis from
 it). Per step, as the embedded runner does: the clock moves to the step's time first (a tick
 record on every partition: due follow-ups fire), then the step's event is produced with a
-``tact-received`` header (its ``received``, default ``at``). Each stage waits until the
+``tact-received`` header (its ``received``, default ``at``), or the step's campaign run is
+fanned out over the worker's Redis into its events topic. Each stage waits until the
 group committed past it; the step's decisions are what the decisions topic committed
 meanwhile (read_committed). They must pass ``check_step`` and carry the same decision ids,
 outcomes and reasons as the embedded run.
@@ -22,6 +23,8 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
+from engine.campaigns.service import pick_run, streaming_fanout
+from engine.config import TactSettings
 from engine.models.decision import Decision
 from engine.pack.loader import load_pack
 from engine.pack.model import RulePack
@@ -74,6 +77,19 @@ async def test_retail_scenario_through_kafka(services: manager.Connection, path:
     await _through_worker(services, RETAIL_PACK, path, Target(redis_url, cluster=False))
 
 
+async def _campaign_run(settings: TactSettings, names: WorkerNames, pack: RulePack,
+                        campaign: str, at: float) -> None:
+    """The campaign's run at ``at``: the fan-out over the worker's Redis into its events
+    topic (events dated ``at``); returns once the worker committed past them."""
+    found, scheduled = pick_run(pack, campaign, at, at)
+    async with streaming_fanout(settings, names.prefix, clock=lambda: at) as streaming:
+        await streaming.fanout.run(found, scheduled)
+        offsets = streaming.sink.offsets
+    if offsets:
+        await wait_committed(names.bootstrap, names.group,
+                             {TopicPartition(names.events, p): o + 1 for p, o in offsets.items()})
+
+
 async def _through_worker(services: manager.Connection, pack: RulePack, path: Path,
                           target: Target) -> None:
     """Run one scenario through a worker serving ``pack``; the same checks and decisions
@@ -104,6 +120,9 @@ async def _through_worker(services: manager.Connection, pack: RulePack, path: Pa
                         raw["customer"].encode(), orjson.dumps(raw),
                         [("tact-received", received.encode())])])
                     await wait_committed(names.bootstrap, names.group, after(meta))
+                elif step.campaign is not None:
+                    await _campaign_run(settings, names, pack, step.campaign,
+                                        step.at.timestamp())
                 got = [Decision.model_validate_json(r.value) for r in await reader.read_new()]
                 duplicate = worker.stats.duplicates > dup_before
                 expect = sc.expect.get(step.id)
