@@ -75,6 +75,13 @@ class Metrics:
                                      "answers' scores, by KPI (CES = sum / answers).", ["kpi"],
                                      registry=r)
         self.outcomes = OutcomeMetrics(r)  # tact_outcome_total, tact_goal_value_total
+        # per campaign of the pack (bounded like rules), its latest run as checkpointed
+        self.campaign_customers = Gauge(
+            "tact_campaign_customers", "The latest run of each campaign: customers scanned and "
+            "events emitted by its fan-out so far.", ["campaign", "stage"], registry=r)
+        self.campaign_running = Gauge(
+            "tact_campaign_running", "1 while the latest run of the campaign is under way, 0 "
+            "once done.", ["campaign"], registry=r)
         # label sets come from the pack, so this stays as bounded as the metric itself
         self._decision_children: dict[DecisionKey, Any] = {}
         for result in ("ok", "rejected"):
@@ -129,6 +136,15 @@ class Metrics:
         self.lag.clear()
         for partition, n in lags.items():
             self.lag.labels(str(partition)).set(n)
+
+    def set_campaign_runs(self, latest: Iterable[tuple[str, int, int, bool]]) -> None:
+        """(campaign, scanned, emitted, running) of each campaign's latest run."""
+        self.campaign_customers.clear()
+        self.campaign_running.clear()
+        for campaign, scanned, emitted, running in latest:
+            self.campaign_customers.labels(campaign, "scanned").set(scanned)
+            self.campaign_customers.labels(campaign, "emitted").set(emitted)
+            self.campaign_running.labels(campaign).set(1 if running else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -268,6 +268,24 @@ class StreamWorker:
                     log.debug("pending follow-ups not refreshed: %r", exc)
         self.telemetry.refresh(pack=self.watcher.pack if self.watcher.loaded else None,
                                lag=lag, pending_followups=pending)
+        await self._refresh_campaigns()
+
+    async def _refresh_campaigns(self) -> None:
+        """The latest campaign runs' progress, from their checkpoints in Redis."""
+        from engine.campaigns.redis import RedisCheckpoints
+        from engine.state.redis.store import RedisStateStore
+
+        store = self.store
+        if not isinstance(store, RedisStateStore) or not self.watcher.loaded \
+                or not self.watcher.pack.campaigns:
+            return
+        try:
+            runs = await asyncio.wait_for(
+                RedisCheckpoints(store.client, store.prefix).recent(), 5)
+        except (TimeoutError, TactError) as exc:
+            log.debug("campaign runs not refreshed: %r", exc)
+            return
+        self.telemetry.set_campaign_runs(runs, self.watcher.pack.campaigns)
 
     async def _lag(self, tps: list[Any]) -> dict[int, int]:
         """End offset minus the next offset to process (committed), per partition."""

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from engine.campaigns.fanout import Progress
 from engine.observability.live import LiveStats
 from engine.observability.metrics import Metrics
 from engine.pack.model import RulePack
@@ -36,6 +37,7 @@ class Telemetry:
         self.pending_followups = 0
         self._pack_key: tuple[str, str] | None = None
         self._reloads_seen: dict[str, int] = {}
+        self.campaign_runs: list[Progress] = []  # the latest, newest first (checkpoints)
 
     # -- counted, per batch ---------------------------------------------------------------
     def batch_committed(self, processed: Processed, *, size: int, seconds: float,
@@ -83,6 +85,18 @@ class Telemetry:
             self.pending_followups = pending_followups
             self.metrics.pending_followups.set(pending_followups)
 
+    def set_campaign_runs(self, runs: list[Progress], campaigns: Iterable[str]) -> None:
+        """The latest runs read from their checkpoints; the gauges show, per campaign of the
+        pack, its latest run (a campaign gone from the pack is not a label any more)."""
+        self.campaign_runs = runs
+        known = set(campaigns)
+        latest: dict[str, Progress] = {}
+        for p in runs:  # newest first: the first met is the latest
+            if p.campaign in known:
+                latest.setdefault(p.campaign, p)
+        self.metrics.set_campaign_runs(
+            (c, p.scanned, p.emitted, p.finished is None) for c, p in latest.items())
+
     # -- rendered -------------------------------------------------------------------------
     def render_metrics(self) -> bytes:
         return self.metrics.render()
@@ -101,5 +115,18 @@ class Telemetry:
             "events_total": sum(self.stats.events_in.values()),
             "decisions_total": sum(self.stats.decisions.values()),
             "dead_letters_total": sum(self.stats.dead_letters.values()),
+            "campaigns": self._campaigns(),
         })
         return body
+
+    def _campaigns(self) -> list[dict[str, Any]]:
+        """The latest runs, with what this worker decided for each campaign since it
+        started (decisions name the campaign as their rule)."""
+        rules = self.live.rules
+        return [{
+            "run": p.run, "campaign": p.campaign, "state": p.state,
+            "scanned": p.scanned, "emitted": p.emitted,
+            "partitions_done": p.partitions_done(), "started": p.started,
+            "finished": p.finished, "sent": rules[(p.campaign, "sent")],
+            "suppressed": rules[(p.campaign, "suppressed")],
+        } for p in self.campaign_runs[:10]]

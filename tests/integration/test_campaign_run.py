@@ -8,7 +8,8 @@ started again: it resumes from the checkpoint. At the end, through the in-proces
 exactly one decision per customer of the audience, with the id a rule's decision for the
 run's event gets, each through the pack's policies (no consent, the frequency cap); none
 for the silver ones; every event sent more than once (the page in flight at the kill) a
-duplicate; and `tact campaigns status` says the run is done.
+duplicate; the worker's metrics and dashboard show the run done; and `tact campaigns status`
+says so too.
 """
 
 from __future__ import annotations
@@ -158,6 +159,13 @@ async def test_a_killed_campaign_run_resumes_and_decides_each_customer_once(
         for d in got:
             assert (d.rule, d.message, d.channel) == ("weekend_gold", "weekend_getaway", "push")
             assert d.id == decision_id(campaign_event_id(RUN, d.customer), "weekend_gold", "push")
+
+        await worker.refresh_telemetry()  # the worker's view: metrics and the dashboard
+        shown = worker.telemetry.dashboard()["campaigns"][0]
+        assert (shown["run"], shown["state"], shown["partitions_done"]) == (RUN, "done", 3)
+        assert shown["sent"] == sum(want == "sent" for want in expected.values())
+        metrics = worker.telemetry.render_metrics().decode()
+        assert 'tact_campaign_running{campaign="weekend_gold"} 0.0' in metrics
 
         status = await asyncio.create_subprocess_exec(
             sys.executable, "-c", "from engine.cli import main; main()", "campaigns", "status",
