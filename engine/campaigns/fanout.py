@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import orjson
+
 from engine.campaigns.schedule import CAMPAIGN_EVENT, campaign_event_id, run_id
 from engine.errors import CampaignError
 from engine.models.event import Event
 from engine.pack.model import CampaignDef
 
-__all__ = ["DONE", "Checkpoints", "CustomerPages", "EventSink", "FanOut", "Progress",
+__all__ = ["DONE", "Checkpoints", "CustomerPages", "EventSink", "FanOut", "Progress", "RunPage",
            "campaign_event"]
 
 DONE = -1  # a partition's cursor once it has been walked to the end
-MAX_PAGE = 1000  # customers asked for per page (SCAN's COUNT hint)
+MAX_PAGE = 5000  # customers per page at most: one send, one wait for acks, one checkpoint
 
 
 @dataclass(slots=True)
@@ -62,9 +64,33 @@ class CustomerPages(Protocol):
         """(next cursor, 0 when the walk is over; the customers of this page)."""
 
 
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One page of a run: its customers of one partition, each to get the run's event."""
+
+    campaign: str
+    run: str
+    at: float
+    partition: int
+    customers: Sequence[str]
+
+    def events(self) -> list[Event]:
+        return [campaign_event(self.campaign, self.run, c, self.at) for c in self.customers]
+
+    def records(self) -> list[tuple[bytes, bytes]]:
+        """(key, value) of each event as the events topic takes it: the JSON
+        :class:`Event` gives, written without a model per customer (a million per run)."""
+        at = datetime.fromtimestamp(self.at, UTC).isoformat()
+        head = {"type": CAMPAIGN_EVENT, "at": at,
+                "data": {"campaign": self.campaign, "run": self.run}}
+        return [(c.encode(), orjson.dumps({"id": campaign_event_id(self.run, c),
+                                           "customer": c, **head}))
+                for c in self.customers]
+
+
 class EventSink(Protocol):
-    async def send(self, events: Sequence[Event]) -> None:
-        """Send the events; return once they are durable (raise when not)."""
+    async def send(self, page: RunPage) -> None:
+        """Send the page's events; return once they are durable (raise when not)."""
 
 
 class Checkpoints(Protocol):
@@ -120,13 +146,20 @@ class FanOut:
 
     async def _page(self, campaign: CampaignDef, progress: Progress, partition: int,
                     cursor: int, page_size: int, throttle: _Throttle) -> int:
-        nxt, customers = await self.pages.page(partition, cursor, page_size)
-        unique = list(dict.fromkeys(customers))  # SCAN may repeat a key within a page
+        # a page is at least ``page_size`` customers (or the rest of the partition): SCAN's
+        # COUNT is a hint over the whole keyspace, so one call may find few of this partition
+        found: list[str] = []
+        nxt = cursor
+        while True:
+            nxt, customers = await self.pages.page(partition, nxt, page_size)
+            found.extend(customers)
+            if nxt == 0 or len(found) >= page_size:
+                break
+        unique = list(dict.fromkeys(found))  # SCAN may return a key twice
         if unique:
             await throttle.take(len(unique))
             at = max(self.clock(), progress.scheduled)
-            await self.sink.send([campaign_event(campaign.id, progress.run, c, at)
-                                  for c in unique])
+            await self.sink.send(RunPage(campaign.id, progress.run, at, partition, unique))
         progress.scanned += len(unique)
         progress.emitted += len(unique)
         progress.cursors[partition] = DONE if nxt == 0 else nxt

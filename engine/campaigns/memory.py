@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from engine.campaigns.fanout import Progress
-from engine.models.event import Envelope, Event
+from engine.campaigns.fanout import Progress, RunPage
+from engine.models.event import Envelope
 from engine.state.memory import MemoryStateStore
 
 __all__ = ["DecidingSink", "MemoryCheckpoints", "MemoryPages"]
@@ -47,5 +47,5 @@ class DecidingSink:
 
     decide: Callable[[Sequence[Envelope]], Awaitable[object]]
 
-    async def send(self, events: Sequence[Event]) -> None:
-        await self.decide([Envelope.at_event_time(e) for e in events])
+    async def send(self, page: RunPage) -> None:
+        await self.decide([Envelope.at_event_time(e) for e in page.events()])

@@ -11,16 +11,14 @@ A run's checkpoint lives as long as the state TTL: a run id is met again only wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ignore]
 from redis.asyncio import RedisCluster
 
-from engine.campaigns.fanout import Progress
+from engine.campaigns.fanout import Progress, RunPage
 from engine.errors import CampaignError
-from engine.models.event import Event
 from engine.state.redis.client import AnyRedis, redis_errors, text
 from engine.state.redis.keys import Keys
 
@@ -104,25 +102,38 @@ def _progress(raw: bytes | str) -> Progress:
 
 
 class KafkaSink:
-    """Produces each event to the events topic keyed by its customer (so the worker gets it
-    on the customer's partition, in order with their other events), and waits for every
-    acknowledgement (an idempotent producer, ``acks=all``). ``offsets`` holds the highest
-    offset written per partition (a test waits for the worker to commit past them)."""
+    """Produces a page's events to the events topic, keyed by customer, on the page's
+    partition (the store keeps a customer under the partition Kafka's partitioner gives
+    their id, so it is the one a producer keyed by the id would pick), in as few record
+    batches as fit, and waits for every acknowledgement (an idempotent producer,
+    ``acks=all``). ``offsets`` holds the highest offset written per partition (a test
+    waits for the worker to commit past them)."""
 
     def __init__(self, producer: Any, topic: str) -> None:
         self.producer = producer
         self.topic = topic
         self.offsets: dict[int, int] = {}
 
-    async def send(self, events: Sequence[Event]) -> None:
+    async def send(self, page: RunPage) -> None:
         try:
-            futures = [await self.producer.send(self.topic, e.model_dump_json().encode(),
-                                                key=e.customer.encode())
-                       for e in events]
-            for future in futures:
-                meta = await future
-                if meta.offset > self.offsets.get(meta.partition, -1):
-                    self.offsets[meta.partition] = meta.offset
+            sent: list[tuple[Any, int]] = []  # (a batch's future, its record count)
+            batch, count = self.producer.create_batch(), 0
+            for key, value in page.records():
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    sent.append((await self._send(batch, page.partition), count))
+                    batch, count = self.producer.create_batch(), 0
+                    batch.append(key=key, value=value, timestamp=None)
+                count += 1
+            if count:
+                sent.append((await self._send(batch, page.partition), count))
+            for future, n in sent:
+                meta = await future  # a batch's metadata gives its first record's offset
+                last = meta.offset + n - 1
+                if last > self.offsets.get(meta.partition, -1):
+                    self.offsets[meta.partition] = last
         except KafkaError as exc:
             raise CampaignError(f"kafka produce of campaign events failed: "
-                                  f"{type(exc).__name__}: {exc}") from exc
+                                f"{type(exc).__name__}: {exc}") from exc
+
+    async def _send(self, batch: Any, partition: int) -> Any:
+        return await self.producer.send_batch(batch, self.topic, partition=partition)
