@@ -2,9 +2,9 @@
 settings, and the scheduler's choice of what is due.
 
 The scheduler keeps no memory of its own: a run is due when its campaign's schedule has
-reached it and its checkpoint (in Redis) does not say it finished. So a scheduler that
-restarts, or two that run at once, start the same runs under the same ids, and a run cut
-short resumes from its checkpoint.
+reached it (not long ago) and its checkpoint (in Redis) does not say it finished. So a
+scheduler that restarts, or two that run at once, start the same runs under the same ids,
+and a run cut short resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from engine.errors import CampaignError
 from engine.pack.model import CampaignDef, RulePack
 from engine.state.redis.client import client_from_settings
 
-__all__ = ["Streaming", "due_runs", "pick_run", "streaming_fanout"]
+__all__ = ["DEFAULT_MAX_LATE", "Streaming", "due_runs", "pick_run", "streaming_fanout"]
+
+DEFAULT_MAX_LATE = 6 * 3600.0  # the scheduler starts or resumes a run this long after its time
 
 
 @dataclass(slots=True)
@@ -78,14 +80,16 @@ def pick_run(pack: RulePack, campaign: str, at: float | None, now: float
     return found, scheduled
 
 
-async def due_runs(pack: RulePack, now: float, checkpoints: Checkpoints
-                   ) -> list[tuple[CampaignDef, float]]:
-    """The runs to start or resume now: per enabled campaign, the latest scheduled run, unless
-    it finished. An earlier run the scheduler missed is not sent late."""
+async def due_runs(pack: RulePack, now: float, checkpoints: Checkpoints,
+                   max_late: float = DEFAULT_MAX_LATE) -> list[tuple[CampaignDef, float]]:
+    """The runs to start or resume now: per enabled campaign, the latest scheduled run,
+    unless it finished or was scheduled more than ``max_late`` seconds ago. A run the
+    scheduler missed, or could not finish, in time is not sent late (fail closed: a Friday
+    offer on Monday is a message nobody should get); ``tact campaigns run --at`` still can."""
     out: list[tuple[CampaignDef, float]] = []
     for campaign in pack.campaigns.values():
         scheduled = campaign.schedule.latest(now) if campaign.enabled else None
-        if scheduled is None:
+        if scheduled is None or now - scheduled > max_late:
             continue
         progress = await checkpoints.load(run_id(campaign.id, scheduled))
         if progress is None or progress.finished is None:

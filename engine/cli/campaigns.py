@@ -109,7 +109,10 @@ def schedule(rules: Rules = None, brokers: Brokers = None, redis_url: RedisUrl =
              redis_prefix: Prefix = "tact:",
              every: Annotated[float, typer.Option(help="Seconds between looks.")] = 30.0,
              once: Annotated[bool, typer.Option(help="Look once, run what is due, exit.")]
-             = False) -> None:
+             = False,
+             max_late: Annotated[float, typer.Option(
+                 help="Hours after its time a run is still started or resumed.")] = 6.0,
+             ) -> None:
     """Run every due campaign run, resuming any cut short; with --once, only once."""
     from engine.campaigns.service import due_runs, streaming_fanout
     from engine.pack.loader import load_pack
@@ -121,7 +124,7 @@ def schedule(rules: Rules = None, brokers: Brokers = None, redis_url: RedisUrl =
         async with streaming_fanout(settings, redis_prefix) as streaming:
             while True:
                 for found, scheduled in await due_runs(pack, time.time(),
-                                                       streaming.checkpoints):
+                                                       streaming.checkpoints, max_late * 3600):
                     progress = await streaming.fanout.run(found, scheduled)
                     _console.print(f"{progress.run}: {progress.state}, "
                                    f"{progress.emitted} events sent")

@@ -348,5 +348,9 @@ def test_the_scheduler_picks_the_latest_unfinished_run() -> None:
     assert [at for _, at in asyncio.run(due_runs(pack, FRIDAY + 7 * 86400, checkpoints))] \
         == [FRIDAY + 7 * 86400]
     assert pick_run(pack, "weekend_gold", None, FRIDAY + 60)[1] == FRIDAY
+    # a run not started, or not finished, 6 hours after its time is not sent late
+    assert asyncio.run(due_runs(pack, FRIDAY + 7 * 86400 + 6 * 3600 + 1, checkpoints)) == []
+    assert len(asyncio.run(due_runs(pack, FRIDAY + 7 * 86400 + 6 * 3600 + 1, checkpoints,
+                                    max_late=7 * 3600))) == 1
     with pytest.raises(CampaignError, match="no campaign 'nope'"):
         pick_run(pack, "nope", None, FRIDAY)
