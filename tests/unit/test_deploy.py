@@ -16,7 +16,8 @@ yaml = YAML(typ="safe")
 
 def test_compose_has_the_whole_stack() -> None:
     compose = yaml.load((REPO / "docker-compose.yml").read_text())
-    assert {"kafka", "redis", "worker", "prometheus", "grafana"} <= set(compose["services"])
+    assert {"kafka", "redis", "worker", "campaigns", "prometheus", "grafana"} <= set(
+        compose["services"])
     for mount in compose["services"]["prometheus"]["volumes"] + compose["services"]["grafana"][
         "volumes"
     ]:
@@ -28,7 +29,7 @@ def test_compose_has_the_whole_stack() -> None:
 def test_compose_worker_settings_are_real_settings() -> None:
     compose = yaml.load((REPO / "docker-compose.yml").read_text())
     known = {f"TACT_{name.upper()}" for name in TactSettings.model_fields}
-    for svc in ("worker", "webhook"):
+    for svc in ("worker", "campaigns", "webhook"):
         for var in compose["services"][svc]["environment"]:
             assert var in known, f"{svc} sets {var}, which TactSettings does not read"
 
@@ -135,6 +136,7 @@ def test_redis_has_a_password_the_worker_uses() -> None:
     assert _interpolate(services["redis"]["environment"]["REDISCLI_AUTH"], env) == "0f3a9c"
     assert "PONG" in str(services["redis"]["healthcheck"]["test"])  # an auth error is unhealthy
     url = services["worker"]["environment"]["TACT_REDIS_URL"]
+    assert services["campaigns"]["environment"]["TACT_REDIS_URL"] == url  # the same Redis
     with pytest.raises(LookupError, match="TACT_REDIS_PASSWORD"):
         _interpolate(url, {})
     parsed = parse_url(_interpolate(url, env))
