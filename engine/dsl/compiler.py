@@ -224,6 +224,11 @@ class _Compiler(PathResolver):
             if not (isinstance(right, ast.Constant) and right.value is None):
                 raise err(node, "'is' only compares with null; use == otherwise")
             return ast.Compare(left=left, ops=[type(op)()], comparators=[right])
+        if isinstance(op, ast.In | ast.NotIn) and rt.startswith("map:"):
+            if lt not in ("str", "int", "number", "any", "null"):
+                raise err(node, f"a map's keys are text or whole numbers, never a {lt}")
+            has = call("_mhas", left, right)
+            return has if isinstance(op, ast.In) else ast.UnaryOp(op=ast.Not(), operand=has)
         if isinstance(op, ast.In | ast.NotIn):
             if rt.startswith("list:"):
                 elem = rt[5:]
@@ -291,8 +296,9 @@ class _Compiler(PathResolver):
                     prepared = prep(value)
                 except ValueError as exc:
                     raise err(a, f"{name}(): {exc}") from None
-                if (spec.names or {}).get(i) == "context":
-                    self._keyed_context(a, name, prepared)
+                kind = (spec.names or {}).get(i)
+                if kind is not None:
+                    self.keyed_name(a, name, kind, prepared)
                 folded.append(prepared)
                 args.append(self._constant_slot(prepared))
                 types_.append("str")
@@ -303,8 +309,8 @@ class _Compiler(PathResolver):
                 raise err(a, f"argument {i + 1} of {name}() must be in {bounds[0]}..{bounds[1]}")
             expr, typ = self.visit(a, depth)
             accepted = spec.params[min(i, len(spec.params) - 1)]
-            if typ.startswith("list:"):
-                typ = "list"
+            if typ.startswith(("list:", "map:")):
+                typ = typ.partition(":")[0]
             if typ not in accepted:
                 raise err(a, f"argument {i + 1} of {name}() cannot be a {typ}")
             args.append(expr)
@@ -321,16 +327,6 @@ class _Compiler(PathResolver):
             for t in types_[1:]:
                 returns = join(returns, t)
         return call("F_" + name, *args), returns
-
-    def _keyed_context(self, node: ast.expr, fn: str, name: str) -> None:
-        """A context named by a function must be declared, with a key."""
-        scope = self.scope
-        if name not in scope.contexts:
-            hint = suggest(name, scope.contexts) or " (declare it under contexts:)"
-            raise err(node, f"{fn}(): unknown context '{name}'{hint}")
-        if name not in scope.keyed_contexts:
-            raise err(node, f"{fn}(): context '{name}' has no key: (use context.{name})")
-        self.contexts.add(name)
 
 
 def _literal_number(node: ast.expr) -> int | float | None:
@@ -350,8 +346,8 @@ def compile_expr(text: str, scope: Scope, *, boolean: bool = False) -> CompiledE
     tree = parse(text)
     comp = _Compiler(scope)
     body, typ = comp.visit(tree, 0)
-    if typ.startswith("list:"):
-        typ = "list"
+    if typ.startswith(("list:", "map:")):
+        typ = typ.partition(":")[0]
     if boolean and typ not in ("bool", "any", "null"):
         raise ExpressionError(
             f"a condition must be true or false, but this is a {typ}", tree.lineno, tree.col_offset

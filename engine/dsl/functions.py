@@ -22,6 +22,8 @@ from engine.dsl.timefns import (
     days_since,
     duration_arg,
     hours_since,
+    keyed_counter,
+    keyed_timestamp,
     last_sent,
     local_hour,
     local_time_between,
@@ -77,6 +79,7 @@ def _t(*names: str) -> frozenset[str]:
 
 
 _TIME = _t("time")
+_KEY = _t("str", "int", "number")  # an instance key: text or a whole number
 _NUMBER = _t("int", "float", "number")
 _STR = _t("str")
 _ANY = frozenset({"str", "int", "float", "number", "bool", "time", "list", "map", "any", "null"})
@@ -174,12 +177,29 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             nulls="null when it was never sent, or no longer in the history",
         ),
         FunctionSpec(
-            "context_active", context_active, (_STR, _t("str", "int", "number")), "bool", 2,
+            "context_active", context_active, (_STR, _KEY), "bool", 2,
             needs=("now", "ctx"), constant_args={0: str}, names={0: "context"},
             doc="Whether one instance of a keyed context is active: "
             "context_active('pending_quote', event.data.quote_id).", args=("context", "key"),
             units="the context is a constant naming a context declared with key:",
             nulls="false (never null) when the key is null, or neither text nor a whole number",
+        ),
+        FunctionSpec(
+            "counter", keyed_counter, (_STR, _KEY), "float", 2, needs=("ctx",),
+            constant_args={0: str}, names={0: "counter"},
+            doc="One key's instance of a counter an update keeps per key: "
+            "counter('failed_payments', event.data.order).", args=("counter", "key"),
+            units="the counter is a constant naming a counter incremented with key:",
+            nulls="0 (never null) when that key was never counted, or the key is null",
+        ),
+        FunctionSpec(
+            "timestamp", keyed_timestamp, (_STR, _KEY), "time", 2, needs=("ctx",),
+            constant_args={0: str}, names={0: "timestamp"},
+            doc="One key's instance of a timestamp an update keeps per key: "
+            "hours_since(timestamp('payment_failed', event.data.order)).",
+            args=("timestamp", "key"),
+            units="epoch seconds; the timestamp is a constant naming one set with key:",
+            nulls="null when that key's was never set, or the key is null",
         ),
         FunctionSpec(
             "lower", str_fn(str.lower), (_STR,), "str", 1, doc="The text in lower case.",

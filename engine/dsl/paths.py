@@ -15,6 +15,15 @@ from engine.dsl.syntax import MAX_DEPTH, call, const, dict_get, err, ref, subscr
 from engine.dsl.types import Scope
 
 Keys = list[tuple[ast.AST, str | int]]
+# what a map's key may be: text or a whole number (engine.models.records.instance_key)
+_KEY_TYPES = frozenset({"str", "int", "number", "any", "null"})
+
+
+def _map_path(node: ast.expr) -> bool:
+    """Whether ``node`` is ``customer.maps.<name>``."""
+    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "maps" and isinstance(node.value.value, ast.Name)
+            and node.value.value.id == "customer")
 
 
 class PathResolver:
@@ -36,6 +45,11 @@ class PathResolver:
                     raise err(cur, f"access to '{cur.attr}' is not allowed")
                 keys.append((cur, cur.attr))
                 cur = cur.value
+            elif isinstance(cur, ast.Subscript) and _map_path(cur.value):
+                # customer.maps.<name>[key]: any key expression, looked up at run time
+                base, typ = self._map_item(cur, depth)
+                keys.reverse()
+                return self._rest(base, typ, keys)
             elif isinstance(cur, ast.Subscript):
                 sl = cur.slice
                 if (
@@ -166,7 +180,7 @@ class PathResolver:
         node, section = keys[0]
         if section == "id":
             return self._rest(subscript(ref("cu"), "id"), "str", keys[1:])
-        sections = ("attributes", "consent", "counters", "windows", "timestamps", "sets")
+        sections = ("attributes", "consent", "counters", "windows", "timestamps", "sets", "maps")
         if section not in sections:
             hint = suggest(str(section), (*sections, "id")) or f" ({', '.join(sections)}, id)"
             raise err(node, f"the customer has no field '{section}'{hint}")
@@ -190,12 +204,20 @@ class PathResolver:
             return self._rest(dict_get(base, fkey, False), "bool", keys[2:])
         if section == "sets":
             return self._set(fnode, fkey, base, keys[2:])
+        if section == "maps":
+            return self._map(fnode, fkey, keys[2:])
         known = {"counters": s.counters, "windows": s.windows, "timestamps": s.timestamps}[
             str(section)
         ]
         if fkey not in known:
+            keyed = {"counters": s.keyed_counters, "timestamps": s.keyed_timestamps}.get(
+                str(section), frozenset())
+            what = str(section)[:-1]
+            if fkey in keyed:
+                raise err(fnode, f"the {what} '{fkey}' is kept per key: read one with "
+                                 f"{what}('{fkey}', key)")
             hint = suggest(fkey, known) or " (declare it in a state update)"
-            raise err(fnode, f"unknown {str(section)[:-1]} '{fkey}'{hint}")
+            raise err(fnode, f"unknown {what} '{fkey}'{hint}")
         if section == "timestamps":
             return self._rest(dict_get(base, fkey), "time", keys[2:])
         typ = "int" if section == "windows" else "float"
@@ -210,6 +232,49 @@ class PathResolver:
             raise err(rest[0][0], f"a set has no fields: ask x in customer.sets.{name}, or "
                                   f"count with len(customer.sets.{name})")
         return dict_get(base, name, ()), "list:str"
+
+    def _map(self, node: ast.AST, name: str, rest: Keys) -> tuple[ast.expr, str]:
+        """A declared map's live entries (``key in``, ``len``; ``[key]`` is _map_item)."""
+        maps = self.scope.maps
+        if name not in maps:
+            hint = suggest(name, maps) or " (declare it under maps:)"
+            raise err(node, f"unknown map '{name}'{hint}")
+        if rest:
+            raise err(rest[0][0], f"read a map's value by its key: customer.maps.{name}[key]")
+        return call("_mall", subscript(ref("cu"), "maps"), const(name)), f"map:{maps[name]}"
+
+    def _map_item(self, node: ast.Subscript, depth: int) -> tuple[ast.expr, str]:
+        """``customer.maps.<name>[key]``: the value (null when absent or expired), typed
+        as the map's values; the key is text or a whole number."""
+        holder = node.value
+        if not isinstance(holder, ast.Attribute):  # _map_path checked it: one shape only
+            raise err(node, "read a map's value as customer.maps.<name>[key]")
+        entries, typ = self._map(holder, holder.attr, [])
+        key, key_type = self.visit(node.slice, depth)
+        if key_type not in _KEY_TYPES:
+            raise err(node.slice, f"a map's key is text or a whole number, not {key_type}")
+        return call("_mget", entries, key), typ[len("map:"):]
+
+    def keyed_name(self, node: ast.expr, fn: str, kind: str, name: str) -> None:
+        """A context, counter or timestamp a function names with a key must be one kept
+        per key (a context declared with key:, an update's key: for the others)."""
+        s = self.scope
+        if kind == "context":
+            known, keyed, plain = s.contexts, s.keyed_contexts, f"context.{name}"
+        elif kind == "counter":
+            known, keyed, plain = s.counters | s.keyed_counters, s.keyed_counters, \
+                f"customer.counters.{name}"
+        else:
+            known, keyed, plain = s.timestamps | s.keyed_timestamps, s.keyed_timestamps, \
+                f"customer.timestamps.{name}"
+        if name not in known:
+            where = "contexts:" if kind == "context" else "an update with a key:"
+            hint = suggest(name, known) or f" (declare it under {where})"
+            raise err(node, f"{fn}(): unknown {kind} '{name}'{hint}")
+        if name not in keyed:
+            raise err(node, f"{fn}(): {kind} '{name}' has no key: (use {plain})")
+        if kind == "context":
+            self.contexts.add(name)
 
     def _context(
         self, root: ast.Name, keys: list[tuple[ast.AST, str | int]]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.dsl.valuefns import INT_LIMIT, MAX_TEXT
+from engine.models.records import instance_key
 
 _NUM = (int, float)
 
@@ -66,6 +67,26 @@ def index(x: Any, i: Any) -> Any:
     if type(x) is dict:
         return x.get(i)
     return None
+
+
+# A declared map (customer.maps.<name>): its live entries, key -> value. Keys are the text
+# an instance key gives (engine.models.records.instance_key): 42 and "42" are one key.
+_NO_ENTRIES: dict[str, Any] = {}  # an absent map's entries: none (expressions never write)
+
+
+def map_entries(maps: dict[str, Any], name: str) -> dict[str, Any]:
+    entries: dict[str, Any] = maps.get(name, _NO_ENTRIES)
+    return entries
+
+
+def map_get(entries: dict[str, Any], key: Any) -> Any:
+    k = instance_key(key)
+    return None if k is None else entries.get(k)
+
+
+def map_has(key: Any, entries: dict[str, Any]) -> bool:
+    k = instance_key(key)
+    return k is not None and k in entries
 
 
 def _num(a: Any, b: Any) -> bool:
@@ -155,4 +176,7 @@ HELPERS: dict[str, Any] = {
     "_fdiv": floordiv,
     "_mod": mod,
     "_neg": neg,
+    "_mall": map_entries,
+    "_mget": map_get,
+    "_mhas": map_has,
 }

@@ -141,3 +141,15 @@ def context_active(now: float, ctx: EvalContext, name: str, key: Any) -> bool:
         return False
     until = ctx.state.contexts.get(name + KEY_SEP + k)
     return until is not None and until > now
+
+
+def keyed_counter(ctx: EvalContext, name: str, key: Any) -> float:
+    """The instance ``key`` of the keyed counter ``name``: 0 when never counted."""
+    k = instance_key(key)
+    return 0 if k is None else ctx.state.counters.get(name + KEY_SEP + k, 0)
+
+
+def keyed_timestamp(ctx: EvalContext, name: str, key: Any) -> float | None:
+    """The instance ``key`` of the keyed timestamp ``name``: None when never set."""
+    k = instance_key(key)
+    return None if k is None else ctx.state.timestamps.get(name + KEY_SEP + k)

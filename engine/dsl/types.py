@@ -74,6 +74,9 @@ class Scope:
     contexts: frozenset[str] = frozenset()
     keyed_contexts: frozenset[str] = frozenset()  # those with a key: (context_active)
     sets: frozenset[str] = frozenset()  # declared sets: customer.sets.<name>
+    maps: Mapping[str, str] = field(default_factory=dict)  # declared map -> its value type
+    keyed_counters: frozenset[str] = frozenset()  # kept per key too: counter(name, key)
+    keyed_timestamps: frozenset[str] = frozenset()  # timestamp(name, key)
     channels: frozenset[str] = frozenset()
     messages: frozenset[str] = frozenset()
     categories: frozenset[str] = frozenset()

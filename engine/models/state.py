@@ -50,6 +50,7 @@ from engine.models.wire_checks import (
     _followups,
     _history,
     _last_event,
+    _maps,
     _recent,
     _seen,
     _sets,
@@ -90,7 +91,8 @@ class CustomerState:
     bounced: dict[str, float] = field(default_factory=dict)  # channel -> hard bounce time
     # the last decisions (the single customer view): packed bytes, or this batch's objects
     recent: list[bytes | RecentDecision] = field(default_factory=list)
-    maps: Any = field(default_factory=dict)  # reserved (per-customer maps): kept as read
+    # declared maps (``maps:``): name -> key -> [value, event time it was last put]
+    maps: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     # campaign run id -> event time this customer was decided for it (exactly once per run)
     campaigns: dict[str, float] = field(default_factory=dict)
 
@@ -176,7 +178,7 @@ class CustomerState:
             touches = _touches(w[_LENGTH + 1]) if n > _LENGTH + 1 else []
             bounced = _bounced(w[_LENGTH + 2]) if n > _LENGTH + 2 else {}
             recent = _recent(w[_LENGTH + 3]) if n > _LENGTH + 3 else []
-            maps = w[_LENGTH + 4] if n > _LENGTH + 4 else {}
+            maps = _maps(w[_LENGTH + 4]) if n > _LENGTH + 4 else {}
             campaigns = _campaigns(w[_LENGTH + 5]) if n > _LENGTH + 5 else {}
         except (TypeError, StateDecodeError):
             return cls._checked(w)
@@ -210,7 +212,7 @@ class CustomerState:
             touches=_touches(w[_LENGTH + 1]) if len(w) > _LENGTH + 1 else [],
             bounced=_bounced(w[_LENGTH + 2]) if len(w) > _LENGTH + 2 else {},
             recent=_recent(w[_LENGTH + 3]) if len(w) > _LENGTH + 3 else [],
-            maps=w[_LENGTH + 4] if len(w) > _LENGTH + 4 else {},
+            maps=_maps(w[_LENGTH + 4]) if len(w) > _LENGTH + 4 else {},
             campaigns=_campaigns(w[_LENGTH + 5]) if len(w) > _LENGTH + 5 else {},
         )
 

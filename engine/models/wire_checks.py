@@ -132,6 +132,21 @@ def _sets(v: Any) -> dict[str, dict[str, float]]:
     return v  # type: ignore[no-any-return]
 
 
+_SCALARS = frozenset((str, int, float, bool))
+
+
+def _maps(v: Any) -> dict[str, dict[str, list[Any]]]:
+    expected = "a map of maps (key -> [value, time])"
+    _string_keys(v, "maps", expected)
+    for entries in v.values():
+        _string_keys(entries, "maps", expected)
+        for entry in entries.values():
+            if not (type(entry) is list and len(entry) == 2 and type(entry[0]) in _SCALARS
+                    and type(entry[1]) in _NUM):
+                raise _bad("maps", expected)
+    return v  # type: ignore[no-any-return]
+
+
 def _history(v: Any) -> list[SentRecord]:
     expected = "a list of [message, channel, category, time] records"
     if type(v) is not list:
@@ -189,11 +204,6 @@ def _recent(v: Any) -> list[bytes | RecentDecision]:
     # packed records, left packed: a bad one is skipped by the view, it decides nothing
     if type(v) is not list or not _BYTES.issuperset(map(type, v)):
         raise _bad("recent", "a list of packed decisions (bytes)")
-    return v
-
-
-def _maps(v: Any) -> Any:
-    # reserved for per-customer maps (the fifth optional field): carried as it is, unread
     return v
 
 

@@ -18,6 +18,7 @@ from engine.pack.compile.declarations import declare
 from engine.pack.compile.files import validate_files
 from engine.pack.compile.issues import Issues
 from engine.pack.compile.kpis import compile_kpis
+from engine.pack.compile.maps import compile_maps
 from engine.pack.compile.messages import compile_messages
 from engine.pack.compile.policies import Filters, compile_caps_and_quiet, compile_policies
 from engine.pack.compile.rules import RuleCompiler, index_rules, rule_locations
@@ -115,11 +116,12 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
     state = state_names(files, values)
     keyed = frozenset(n for n, (_, c) in decl.contexts.items() if c.key is not None)
     sets = compile_sets(decl.sets, values)
+    maps = compile_maps(decl.maps, values, decl.sets, issues)
     scopes = Scopes(
         catalog, state, frozenset(decl.contexts), settings.timezone_attribute, values.constants,
-        keyed, frozenset(sets),
+        keyed, frozenset(sets), {name: m.value for name, m in maps.items()},
     )
-    updates = compile_updates(files, catalog.attributes, scopes, values, issues, sets)
+    updates = compile_updates(files, catalog.attributes, scopes, values, issues, sets, maps)
     contexts = compile_contexts(decl.contexts, catalog, scopes, values, issues)
     messages = compile_messages(decl.messages, catalog, values, issues, scopes)
     filters = Filters(catalog, decl.messages, issues)
@@ -160,6 +162,9 @@ def _compile(sources: list[SourceFile], found: list[RuleIssue]) -> RulePack:
         sets=sets,
         kpis=kpis,
         campaigns=campaigns,
+        maps=maps,
+        keyed_counters=state.keyed_counters,
+        keyed_timestamps=state.keyed_timestamps,
     )
     pack.findings.extend(static_findings(pack, rule_locations(files)))
     found.extend(pack.findings)

@@ -79,6 +79,27 @@ class MessageDef:
     goal: GoalDef | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MapSpec:
+    """A declared map (``maps:``): values of one type under text keys; each entry lasts
+    ``ttl`` seconds from when it was last put (None: until removed); beyond ``max`` entries
+    the oldest goes."""
+
+    value: str  # "str", "int", "float" or "bool"
+    ttl: float | None
+    max: int
+
+
+@dataclass(frozen=True, slots=True)
+class MapChange:
+    """An update's ``put:`` into one map (key and value) or ``remove:`` from it (key)."""
+
+    name: str
+    key: CompiledExpr
+    value: CompiledExpr | None
+    spec: MapSpec
+
+
 @dataclass(slots=True)
 class CompiledRule:
     id: str
@@ -129,6 +150,11 @@ class CompiledUpdate:
     merge_consent: CompiledExpr | None
     add: tuple[SetChange, ...] = ()
     remove: tuple[SetChange, ...] = ()
+    # keyed counters and timestamps: increment, reset and timestamp apply to this key's
+    # instance (``name + KEY_SEP + key``); None: to the name itself
+    key: CompiledExpr | None = None
+    put: tuple[MapChange, ...] = ()
+    unmap: tuple[MapChange, ...] = ()  # remove: of a map (value is None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +262,10 @@ class RulePack:
     keyed_cancels: dict[str, dict[str, CompiledExpr]] = field(default_factory=dict)
     keyed_contexts: frozenset[str] = frozenset()
     sets: dict[str, SetSpec] = field(default_factory=dict)
+    maps: dict[str, MapSpec] = field(default_factory=dict)
+    # counters and timestamps some update keeps per key (counter(name, key), timestamp(...))
+    keyed_counters: frozenset[str] = frozenset()
+    keyed_timestamps: frozenset[str] = frozenset()
     # goal event type -> the rules whose touches it converts (engine/pipeline/goals)
     goals: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     # event type -> the experience KPIs it carries (engine/pipeline/kpis)

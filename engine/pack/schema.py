@@ -33,6 +33,7 @@ CalendarValue = Annotated[
     Field(description="A date (2026-11-27) or a date and time (2026-11-27T09:00, with an "
           "optional offset such as +01:00)."),
 ]
+MapValue = Literal["str", "int", "float", "bool"]
 FieldType = Literal["str", "int", "float", "number", "bool", "time", "list", "map", "any"]
 
 
@@ -106,6 +107,11 @@ class Update(_Model):
     timestamp: list[Id] = Field(
         default_factory=list, description="Timestamps to set to the event's time."
     )
+    key: Expr | None = Field(
+        None, description="Keyed counters and timestamps: increment, reset and timestamp "
+        "apply to this key's instance only (e.g. event.data.order), read on every trigger; "
+        "read one with counter(name, key) or timestamp(name, key).",
+    )
     merge_attributes: Expr | None = Field(None, description="A map merged into attributes.")
     merge_consent: Expr | None = Field(None, description="A map of channel -> bool merged.")
     add: dict[Id, Expr] = Field(
@@ -114,7 +120,36 @@ class Update(_Model):
         "adding a member again restarts its ttl.",
     )
     remove: dict[Id, Expr] = Field(
-        default_factory=dict, description="Sets to remove from: set -> the member(s)."
+        default_factory=dict,
+        description="Sets to remove from: set -> the member(s); maps: map -> the key.",
+    )
+    put: MapPut | list[MapPut] = Field(
+        default_factory=list,
+        description="Maps to write: the value under the key; putting a key again restarts "
+        "its ttl.",
+    )
+
+
+class MapPut(_Model):
+    """One value written into a map, under a key."""
+
+    map: Id = Field(description="The map (declared under maps:).")
+    key: Expr = Field(description="The key: text or a whole number, e.g. event.data.sku.")
+    value: Expr = Field(description="The value, of the map's declared type.")
+
+
+class MapDecl(_Model):
+    """A map of keys to values kept per customer, each entry expiring on its own (e.g. the
+    price each product was last seen at): customer.maps.<name>[key] in expressions."""
+
+    description: str = Field("", description="What the map holds, for people.")
+    value: MapValue = Field(description="The type of its values.")
+    ttl: Duration | None = Field(
+        None, description="How long an entry stays after it was last put (event time); "
+        "default: until removed."
+    )
+    max: int = Field(
+        100, ge=1, le=1000, description="Most entries kept; beyond it the oldest goes."
     )
 
 
@@ -360,6 +395,9 @@ class RuleFile(_Model):
     contexts: dict[Id, Context] = Field(default_factory=dict, description="Named situations.")
     sets: dict[Id, SetDecl] = Field(
         default_factory=dict, description="Sets of members, each expiring on its own."
+    )
+    maps: dict[Id, MapDecl] = Field(
+        default_factory=dict, description="Maps of key -> value, each entry expiring on its own."
     )
     messages: dict[Id, Message] = Field(default_factory=dict, description="The catalog.")
     policies: dict[Id, Policy] = Field(default_factory=dict, description="Suppressions.")

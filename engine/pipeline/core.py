@@ -146,7 +146,7 @@ class _Decider:
 
     def _env(self, st: CustomerState, ev: dict[str, Any], now: float) -> Env:
         ctx = EvalContext(st, self.pack.settings.timezone_attribute)
-        cu = customer_view(st, now, self.pack.windows, self.pack.sets)
+        cu = customer_view(st, now, self.pack.windows, self.pack.sets, self.pack.maps)
         return Env(ev, cu, active_contexts(st, now), now, ctx)
 
     def tick(self, states: Iterable[CustomerState], now: float) -> None:

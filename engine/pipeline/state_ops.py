@@ -22,13 +22,16 @@ from engine.pack.model import (
     RulePack,
     SetChange,
 )
+from engine.pipeline.keyed import MAX_INSTANCES
+from engine.pipeline.keyed import apply_keyed as _apply_keyed
+from engine.pipeline.maps import live_maps, prune_maps, put, unmap
 from engine.pipeline.views import active_contexts, live_sets, window_counts
 
 _SCALAR = (str, int, float, bool, type(None))
 MAX_HISTORY = 256
 MAX_WINDOW_ENTRIES = 1024
 MAX_MERGED_KEYS = 128
-MAX_INSTANCES = 64  # keyed follow-ups per rule, keyed context instances per context
+
 
 
 class Env:
@@ -52,12 +55,14 @@ class Env:
         self.ctx = ctx
 
     def refresh(self, st: CustomerState, pack: RulePack) -> None:
-        """Re-read what an event's updates may have changed: windowed counts, sets,
+        """Re-read what an event's updates may have changed: windowed counts, sets, maps,
         contexts."""
         if st.windows:
             self.cu["windows"] = window_counts(st, self.now, pack.windows)
         if st.sets or self.cu["sets"]:
             self.cu["sets"] = live_sets(st, self.now, pack.sets)
+        if st.maps or self.cu["maps"]:
+            self.cu["maps"] = live_maps(st, self.now, pack.maps)
         self.cx = active_contexts(st, self.now)
 
     def eval(self, expr: CompiledExpr) -> Any:
@@ -69,6 +74,9 @@ class Env:
 
 def apply_update(u: CompiledUpdate, st: CustomerState, env: Env) -> None:
     if u.condition is not None and not env.eval(u.condition):
+        return
+    if u.key is not None:
+        _apply_keyed(u, u.key, st, env)
         return
     now = env.now
     for k, p in u.set.items():
@@ -105,6 +113,10 @@ def apply_update(u: CompiledUpdate, st: CustomerState, env: Env) -> None:
                 members.pop(m, None)
             if not members:
                 del st.sets[c.name]
+    for entry in u.put:
+        put(st, entry, env)
+    for entry in u.unmap:
+        unmap(st, entry, env)
 
 
 def _members(value: Any, most: int) -> list[str]:
@@ -252,6 +264,8 @@ def prune(pack: RulePack, st: CustomerState, now: float) -> None:
         st.seen = {k: t for k, t in st.seen.items() if t >= horizon}
     if st.sets:
         _prune_sets(pack, st, now)
+    if st.maps:
+        prune_maps(pack.maps, st.maps, now)
     if st.history:
         horizon = now - pack.settings.history_retention
         if st.history[0].at < horizon or len(st.history) > MAX_HISTORY:

@@ -6,7 +6,8 @@ from typing import Any
 
 from engine.models.event import Envelope
 from engine.models.state import KEY_SEP, CustomerState
-from engine.pack.model import SetSpec
+from engine.pack.model import MapSpec, SetSpec
+from engine.pipeline.maps import live_maps
 
 
 def event_view(env: Envelope, at: float) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def live_sets(st: CustomerState, now: float, sets: dict[str, SetSpec]) -> dict[s
 
 def customer_view(
     st: CustomerState, now: float, windows: dict[str, float],
-    sets: dict[str, SetSpec] | None = None,
+    sets: dict[str, SetSpec] | None = None, maps: dict[str, MapSpec] | None = None,
 ) -> dict[str, Any]:
     counts = window_counts(st, now, windows) if st.windows else {}
     return {
@@ -59,6 +60,7 @@ def customer_view(
         "windows": counts,
         "timestamps": st.timestamps,
         "sets": live_sets(st, now, sets) if st.sets and sets else {},
+        "maps": live_maps(st, now, maps) if st.maps and maps else {},
     }
 
 

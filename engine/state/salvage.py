@@ -27,7 +27,7 @@ from engine.models.state import (
 __all__ = ["Salvaged", "salvage_state"]
 
 _MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps", "campaigns",
-                   "contexts", "seen", "sets", "bounced"))
+                   "contexts", "seen", "sets", "bounced", "maps"))
 _LISTS = frozenset(("history", "followups", "touches", "recent"))
 
 

@@ -1,5 +1,5 @@
 """The named sections of every file merged into one pack, duplicates rejected with both
-places named: constants, events, attributes, contexts, messages, policies, sets; rule ids, the
+places named: constants, events, attributes, contexts, messages, policies, sets, maps; rule ids, the
 pack's name and its settings (given at most once)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from engine.pack.compile.issues import Issues
 from engine.pack.source import SourceFile
 
 UNIQUE_SECTIONS = (
-    "constants", "events", "attributes", "contexts", "messages", "policies", "sets",
+    "constants", "events", "attributes", "contexts", "messages", "policies", "sets", "maps",
 )
 
 Declared = dict[str, tuple[SourceFile, Any]]  # name -> (the file declaring it, its value)
@@ -55,6 +55,10 @@ class Declarations:
     @property
     def sets(self) -> Declared:
         return self.sections["sets"]
+
+    @property
+    def maps(self) -> Declared:
+        return self.sections["maps"]
 
 
 def declare(files: list[RuleFileParts], issues: Issues) -> Declarations:

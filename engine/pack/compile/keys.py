@@ -7,6 +7,7 @@ from engine.dsl.compiler import CompiledExpr, compile_expr
 from engine.errors import ExpressionError
 from engine.pack.compile.issues import Issues
 from engine.pack.compile.scope import Scopes
+from engine.pack.compile.values import Values
 from engine.pack.source import Path_, SourceFile
 
 # what an instance key may be: text or a whole number (see engine.models.state.instance_key)
@@ -39,3 +40,18 @@ def compile_key(
         )
         return None
     return compiled
+
+
+def key_on_triggers(
+    src: SourceFile,
+    path: Path_,
+    text: str,
+    triggers: tuple[str, ...],
+    scopes: Scopes,
+    values: Values,
+    issues: Issues,
+) -> CompiledExpr | None:
+    """A key read on an update's triggers: checked on each, compiled once on all of them
+    (joined field types: the key the update uses). None after an error."""
+    ok = all([compile_key(src, path, text, t, "the trigger", scopes, issues) for t in triggers])
+    return values.expr(src, path, text, scopes.for_triggers(triggers)) if ok else None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from engine.dsl.types import Scope, join
 from engine.pack.compile.catalog import Catalog
@@ -17,6 +17,8 @@ class StateNames:
     counters: frozenset[str]
     windows: dict[str, float]  # counted-in-window name -> its longest window (seconds)
     timestamps: frozenset[str]
+    keyed_counters: frozenset[str] = frozenset()  # incremented or reset with a key:
+    keyed_timestamps: frozenset[str] = frozenset()  # set with a key:
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,7 @@ class Scopes:
     constants: dict[str, PackConstant]
     keyed_contexts: frozenset[str] = frozenset()
     sets: frozenset[str] = frozenset()
+    maps: Mapping[str, str] = field(default_factory=dict)  # map -> its value type
 
     def for_triggers(self, triggers: Iterable[str] | None) -> Scope:
         """The scope of an expression run on these event types (None: on no one type, so
@@ -56,6 +59,9 @@ class Scopes:
             contexts=self.contexts,
             keyed_contexts=self.keyed_contexts,
             sets=self.sets,
+            maps=self.maps,
+            keyed_counters=self.state.keyed_counters,
+            keyed_timestamps=self.state.keyed_timestamps,
             channels=self.catalog.channels,
             constants=expression_scope(self.constants),
         )
