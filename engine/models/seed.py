@@ -7,18 +7,19 @@ days after it. A context's time is when it stops being active.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from engine.dsl.durations import parse_duration
 from engine.errors import TactError
-from engine.models.state import CustomerState, SentRecord
+from engine.models.state import KEY_SEP, MAX_KEY_LENGTH, CustomerState, SentRecord, instance_key
 
 SeedPath = tuple[str | int, ...]
+V = TypeVar("V")
 
 
 class SeedError(TactError):
@@ -85,6 +86,38 @@ def _number(value: Any) -> float:
 Count = Annotated[float, BeforeValidator(_number)]
 
 
+def _key(value: Any) -> str:
+    key = instance_key(value)
+    if key is None:
+        if isinstance(value, str):
+            raise ValueError(f"a key is at most {MAX_KEY_LENGTH} characters, this one has "
+                             f"{len(value)}")
+        raise ValueError(f"a key is text or a whole number, not {value!r}")
+    return key
+
+
+#: An instance key of a keyed context, counter or timestamp (42 and "42" are one key).
+SeedKey = Annotated[str, BeforeValidator(_key)]
+
+
+def _form(value: Any) -> str:
+    return "instances" if isinstance(value, dict) else "one"
+
+
+# One value, or a keyed name's instances (key -> value): the form written picks the
+# check, so an error names the instance, not "expected a number" for a whole mapping.
+_Counts = Annotated[
+    Annotated[float, BeforeValidator(_number), Tag("one")]
+    | Annotated[dict[SeedKey, Count], Tag("instances")],
+    Discriminator(_form),
+]
+_Times = Annotated[
+    Annotated[When, BeforeValidator(parse_when), Tag("one")]
+    | Annotated[dict[SeedKey, SeedTime], Tag("instances")],
+    Discriminator(_form),
+]
+
+
 class _Seed(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -103,10 +136,12 @@ class CustomerSeed(_Seed):
 
     attributes: dict[str, Any] = Field(default_factory=dict)
     consent: dict[str, bool] = Field(default_factory=dict)
-    counters: dict[str, Count] = Field(default_factory=dict)
-    timestamps: dict[str, SeedTime] = Field(default_factory=dict)
+    # a keyed counter, timestamp or context gives its instances instead: key -> value
+    counters: dict[str, _Counts] = Field(default_factory=dict)
+    timestamps: dict[str, _Times] = Field(default_factory=dict)
     windows: dict[str, list[SeedTime]] = Field(default_factory=dict)  # event times counted
-    contexts: dict[str, SeedTime] = Field(default_factory=dict)  # name -> active until
+    # name -> active until
+    contexts: dict[str, _Times] = Field(default_factory=dict)
     history: list[SentSeed] = Field(default_factory=list)
 
     def to_state(
@@ -133,11 +168,28 @@ class CustomerSeed(_Seed):
             customer=customer,
             attributes=dict(self.attributes),
             consent=dict(self.consent),
-            counters=dict(self.counters),
-            timestamps={k: t.resolve(start, ("timestamps", k))
-                        for k, t in self.timestamps.items()},
+            counters=_entries(self.counters, lambda n, path: n),
+            timestamps=_entries(self.timestamps, lambda t, path: t.resolve(start, path),
+                                "timestamps"),
             windows={k: sorted(t.resolve(start, ("windows", k, i)) for i, t in enumerate(ts))
                      for k, ts in self.windows.items()},
-            contexts={k: t.resolve(start, ("contexts", k)) for k, t in self.contexts.items()},
+            contexts=_entries(self.contexts, lambda t, path: t.resolve(start, path), "contexts"),
             history=history,
         )
+
+
+def _entries(
+    given: Mapping[str, V | dict[str, V]],
+    value: Callable[[V, SeedPath], float],
+    section: str = "counters",
+) -> dict[str, float]:
+    """A state table from seed entries: a keyed one's instances as ``name + KEY_SEP + key``
+    (the engine's form), each value made by ``value`` (given its place, for errors)."""
+    out: dict[str, float] = {}
+    for name, v in given.items():
+        if isinstance(v, dict):
+            for key, each in v.items():
+                out[name + KEY_SEP + key] = value(each, (section, name, key))
+        else:
+            out[name] = value(v, (section, name))
+    return out

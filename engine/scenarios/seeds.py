@@ -7,7 +7,7 @@ an error, placed at the name in the file.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,15 +47,34 @@ def load_state_file(path: str | Path) -> StartingState:
 
 
 def _check_names(pack: RulePack, seed: CustomerSeed) -> None:
-    _known("context", seed.contexts, pack.contexts, "contexts")
+    contexts = frozenset(pack.contexts)
+    _keyed("context", seed.contexts, contexts - pack.keyed_contexts, pack.keyed_contexts)
     _known("window", seed.windows, pack.windows, "windows")
-    _known("counter", seed.counters, pack.counters, "counters")
-    _known("timestamp", seed.timestamps, pack.timestamps, "timestamps")
+    _keyed("counter", seed.counters, pack.counters, pack.keyed_counters)
+    _keyed("timestamp", seed.timestamps, pack.timestamps, pack.keyed_timestamps)
     for i, h in enumerate(seed.history):
         if h.channel not in pack.channels:
             raise SeedError(("history", i, "channel"),
                             f"history: channel {h.channel!r} is not in the pack "
                             f"(channels: {', '.join(sorted(pack.channels))})")
+
+
+def _keyed(what: str, given: Mapping[str, object], plain: Collection[str],
+           keyed: Collection[str]) -> None:
+    """Names given one value must be kept unkeyed by the pack; those given instances
+    (key -> value), kept per key."""
+    section = what + "s"
+    _known(what, [n for n, v in given.items() if not isinstance(v, dict) and n not in keyed],
+           plain, section)
+    for name, v in given.items():
+        if isinstance(v, dict) and name not in keyed:
+            if name in plain:
+                raise SeedError((section, name), f"{section}: the {what} {name!r} has no key "
+                                f"in the pack: give it one value, not instances")
+            _known(what, [name], keyed, section)
+        elif not isinstance(v, dict) and name in keyed and name not in plain:
+            raise SeedError((section, name), f"{section}: the {what} {name!r} is kept per key "
+                            "in the pack: give its instances, key: value")
 
 
 def _known(what: str, names: Iterable[str], known: Collection[str], section: str) -> None:
