@@ -188,7 +188,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "counter", keyed_counter, (_STR, _KEY), "float", 2, needs=("ctx",),
             constant_args={0: str}, names={0: "counter"},
             doc="One key's instance of a counter an update keeps per key: "
-            "counter('failed_payments', event.data.order).", args=("counter", "key"),
+            "counter('failed_deliveries', event.data.parcel).", args=("counter", "key"),
             units="the counter is a constant naming a counter incremented with key:",
             nulls="0 (never null) when that key was never counted, or the key is null",
         ),
@@ -196,7 +196,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "timestamp", keyed_timestamp, (_STR, _KEY), "time", 2, needs=("ctx",),
             constant_args={0: str}, names={0: "timestamp"},
             doc="One key's instance of a timestamp an update keeps per key: "
-            "hours_since(timestamp('payment_failed', event.data.order)).",
+            "hours_since(timestamp('last_failed_delivery', event.data.parcel)).",
             args=("timestamp", "key"),
             units="epoch seconds; the timestamp is a constant naming one set with key:",
             nulls="null when that key's was never set, or the key is null",

@@ -164,6 +164,7 @@ and a unit, `ms s m h d w` (`30m`, `1h30m`, `7d`), or the name of a duration con
 Contents: [Sections](#sections), [Functions](#functions),
 [Follow-ups](#follow-ups-restart-not-stack), [Keys](#keys-one-instance-per-quote-order),
 [Sets](#sets-members-that-expire-one-by-one),
+[Maps](#maps-a-value-per-key-each-expiring-on-its-own),
 [Retention](#retention-how-long-sent-messages-are-kept), [Reason codes](#reason-codes).
 
 ## Sections
@@ -244,7 +245,31 @@ rules:
   counted); an unless event without it cancels every instance of the rule (in doubt,
   silence); a context start or end without it changes nothing. At most 64 instances per rule
   or context and customer: beyond, the one due or expiring first is dropped.
-- Keyed counters and timestamps are not available yet.
+- **Counters and timestamps**: an update with `key:` keeps its `increment:`, `reset:` and
+  `timestamp:` per key, e.g. the failed delivery attempts of each parcel. Read one key's with
+  `counter("failed_deliveries", event.data.parcel)` (0 when never counted) and
+  `timestamp("last_failed_delivery", event.data.parcel)` (null when never set, so
+  `hours_since(...)` of it is null and a comparison with it false). The key is checked at
+  load on every trigger of the update; an update with `key:` holds only `increment`, `reset`
+  and `timestamp` (and `on`, `when`, `id`). `reset:` forgets that key's count.
+  `customer.counters.<name>` reads the counter kept without a key, as before: a name kept
+  only per key is an error there. At most 64 instances per counter or timestamp and
+  customer: beyond, the one changed longest ago is dropped.
+
+```yaml
+updates:
+  - {on: delivery_failed, key: event.data.parcel,
+     increment: {failed_deliveries: 1}, timestamp: [last_failed_delivery]}
+  - {on: parcel_delivered, key: event.data.parcel, reset: [failed_deliveries]}
+rules:
+  - {id: second_failed_delivery, on: delivery_failed, send: redelivery_options,
+     when: 'counter("failed_deliveries", event.data.parcel) == 2'}
+```
+
+- In a scenario's starting state (`customers:`), a keyed context, counter or timestamp gives
+  its instances, key -> value: `counters: {failed_deliveries: {P-7: 1}}`,
+  `contexts: {pending_quote: {Q-5: 3d}}` (a name kept per key given one value, or the other
+  way round, is an error at its place in the file).
 """
 
 
@@ -274,7 +299,50 @@ rules:
   drops the oldest. Without `ttl` members stay until removed.
 - Updates run before the rules of the same event, so a rule sees the member its event added.
   Expired members are dropped when the customer's next event is processed.
-- An unknown set name is an error at load. Sets of key -> value (maps) are not available yet.
+- An unknown set name is an error at load. For a value per member, see
+  [Maps](#maps-a-value-per-key-each-expiring-on-its-own).
+"""
+
+
+_MAPS = """\
+## Maps: a value per key, each expiring on its own
+
+A map (`maps:`) remembers a value per key and customer, each entry for `ttl` from when it was
+last put: "the price each product was last seen at, for 30 days". It declares the type of
+its values (`str`, `int`, `float` or `bool`). Updates write it on an event,
+`put: {map: last_viewed_price, key: event.data.sku, value: event.data.price}` (or a list of
+such), and take a key out with `remove: {last_viewed_price: event.data.sku}`. In
+expressions, `customer.maps.last_viewed_price[event.data.sku]` is the value under that key
+(null when absent or expired); `key in customer.maps.last_viewed_price` and
+`len(customer.maps.last_viewed_price)` ask about the live entries:
+
+```yaml
+maps:
+  last_viewed_price: {value: float, ttl: 30d, max: 50}
+updates:
+  - {on: product_page_viewed,
+     put: {map: last_viewed_price, key: event.data.sku, value: event.data.price}}
+rules:
+  - id: viewed_item_cheaper
+    on: product_repriced
+    when: >-
+      event.data.sku in customer.maps.last_viewed_price
+      and event.data.price < customer.maps.last_viewed_price[event.data.sku]
+    send: viewed_item_cheaper
+```
+
+- A lamp seen at 80 on 2 March and a rug at 200 on 20 March: a cut of the lamp to 70 is news
+  until 1 April, the rug's until 19 April. Seeing the lamp again restarts its 30 days, with
+  the price seen then.
+- Keys are like [Keys](#keys-one-instance-per-quote-order)': text or a whole number (`7` and
+  `"7"` are one key). Everything is checked at load: an unknown map (with a did-you-mean),
+  a key that is neither on some trigger, a value of another type than the map's (a `float`
+  map takes whole numbers too), a comparison of a value with something it can never equal.
+- When the update runs, a key or value of the wrong type puts nothing; an event older than
+  the entry does not overwrite it. A map holds at most `max` entries (default 100, at most
+  1000): putting one more drops the oldest. Without `ttl` entries stay until removed.
+- Updates run before the rules of the same event. Expired entries are dropped when the
+  customer's next event is processed; a map the pack no longer declares is kept as it is.
 """
 
 
@@ -314,5 +382,5 @@ def render() -> str:
     for name in section_names():
         lines += render_section(name, seen)
     lines += [_FUNCTIONS_INTRO, _types_line(), "", *function_table(), ""]
-    lines += [_followups(), _KEYS, _SETS, _retention(), _REASONS]
+    lines += [_followups(), _KEYS, _SETS, _MAPS, _retention(), _REASONS]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -91,10 +91,19 @@ updates:
     add: {returned_categories: event.data.category}
   - on: return_withdrawn
     remove: {returned_categories: event.data.category}
+  - on: delivery_failed           # one count and one time per parcel (see Keys)
+    key: event.data.parcel
+    increment: {failed_deliveries: 1}
+    timestamp: [last_failed_delivery]
+  - on: product_page_viewed       # customer.maps.last_viewed_price (see maps:)
+    put: {map: last_viewed_price, key: event.data.sku, value: event.data.price}
 """,
         _EVENTS + "  item_returned: {data: {category: str}}\n"
         "  return_withdrawn: {data: {category: str}}\n"
-        "attributes: {cart_value: number}\nsets: {returned_categories: {ttl: 30d}}\n",
+        "  delivery_failed: {data: {parcel: str}}\n"
+        "  product_page_viewed: {data: {sku: str, price: number}}\n"
+        "attributes: {cart_value: number}\nsets: {returned_categories: {ttl: 30d}}\n"
+        "maps: {last_viewed_price: {value: float}}\n",
     ),
     "contexts": Example(
         """\
@@ -122,6 +131,16 @@ sets:
     description: Categories returned lately, each for 30 days from its latest return.
     ttl: 30d                      # each member expires on its own; default: until removed
     max: 50                       # beyond 50 members the oldest goes
+""",
+    ),
+    "maps": Example(
+        """\
+maps:
+  last_viewed_price:
+    description: The price each product was last seen at, for 30 days from that view.
+    value: float                  # str, int, float or bool
+    ttl: 30d                      # each entry expires on its own; default: until removed
+    max: 50                       # beyond 50 entries the oldest goes
 """,
     ),
     "messages": Example(
