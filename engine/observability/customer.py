@@ -32,6 +32,13 @@ def iso(ts: float) -> str | None:
         return None
 
 
+def shown(entry: str) -> str:
+    """A counter's or timestamp's entry as people read it: ``name``, or ``name[key]`` for
+    one key's instance."""
+    name, _, key = entry.partition(KEY_SEP)
+    return f"{name}[{key}]" if key else name
+
+
 def mask_attributes(attributes: Mapping[str, Any], pii: Collection[str]) -> dict[str, Any]:
     """The attributes with the value of every one named in ``pii`` replaced by :data:`MASK`."""
     return {name: MASK if name in pii else value for name, value in attributes.items()}
@@ -69,8 +76,11 @@ def customer_view(
         "attributes": mask_attributes(st.attributes, pii),
         "masked": sorted(set(pii) & st.attributes.keys()),
         "consent": dict(st.consent),
-        "counters": dict(st.counters),
-        "timestamps": {name: iso(at) for name, at in st.timestamps.items()},
+        "counters": {shown(entry): value for entry, value in st.counters.items()},
+        "timestamps": {shown(entry): iso(at) for entry, at in st.timestamps.items()},
+        "maps": {name: {key: {"value": value, "put": iso(at)}
+                        for key, (value, at) in entries.items()}
+                 for name, entries in st.maps.items()},
         "windows": window_rows,
         "contexts": contexts,
         "active_contexts": sorted({c["name"] for c in contexts if c["active"]}),

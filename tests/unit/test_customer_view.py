@@ -141,3 +141,14 @@ def test_pii_attributes_setting_takes_comma_separated_names(
     assert TactSettings().pii_attributes == ["email", "phone"]
     monkeypatch.delenv("TACT_PII_ATTRIBUTES")
     assert TactSettings().pii_attributes == []
+
+
+def test_the_view_shows_keyed_instances_by_key_and_map_entries() -> None:
+    st = CustomerState("c1", counters={"visits": 2, "failed\x1fP-1": 1},
+                       timestamps={"missed\x1fP-1": 0.0},
+                       maps={"last_price": {"SKU-1": [9.5, 86400.0]}})
+    view = customer_view(st, now=86400.0)
+    assert view["counters"] == {"visits": 2, "failed[P-1]": 1}
+    assert view["timestamps"] == {"missed[P-1]": "1970-01-01T00:00:00+00:00"}
+    assert view["maps"] == {"last_price": {"SKU-1": {"value": 9.5,
+                                                     "put": "1970-01-02T00:00:00+00:00"}}}
