@@ -113,18 +113,23 @@ def local_time_between(now: float, ctx: EvalContext, start: int, end: int) -> bo
     return minute >= start or minute < end  # wraps midnight
 
 
+# The sent-history functions see what was sent: a held entry (a holdout's "virtual send",
+# SentRecord.held) was not, and must not make a held-out customer look sent to a rule.
 def sent_count(now: float, ctx: EvalContext, message: Any, window: float) -> int:
     since = now - window
-    return sum(1 for h in ctx.state.history if h.message == message and h.at >= since)
+    return sum(1 for h in ctx.state.history
+               if h.message == message and h.at >= since and not h.held)
 
 
 def category_sent_count(now: float, ctx: EvalContext, category: Any, window: float) -> int:
     since = now - window
-    return sum(1 for h in ctx.state.history if h.category == category and h.at >= since)
+    return sum(1 for h in ctx.state.history
+               if h.category == category and h.at >= since and not h.held)
 
 
 def last_sent(ctx: EvalContext, message: Any) -> float | None:
-    return max((h.at for h in ctx.state.history if h.message == message), default=None)
+    return max((h.at for h in ctx.state.history if h.message == message and not h.held),
+               default=None)
 
 
 def duration_arg(x: Any) -> float:

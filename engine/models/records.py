@@ -14,12 +14,18 @@ _OUTCOMES = frozenset(("sent", "suppressed"))
 
 @dataclass(slots=True)
 class SentRecord:
-    """One message that went out (or was deferred): the basis of caps and cooldowns."""
+    """One message that went out (or was deferred): the basis of caps and cooldowns.
+
+    ``held``: not sent, held out by its rule's holdout (it was the only reason): a "virtual
+    send", so the control group's cooldowns, caps and channel slots see it as the treated
+    group's see a send (docs/outcomes.md); the sent-history functions of the DSL skip it.
+    """
 
     message: str
     channel: str
     category: str
     at: float
+    held: bool = False
 
 
 @dataclass(slots=True)

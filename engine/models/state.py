@@ -118,7 +118,9 @@ class CustomerState:
             self.windows,
             self.timestamps,
             self.contexts,
-            [[h.message, h.channel, h.category, h.at] for h in self.history],
+            # a held entry adds a 5th element (true); a send is written as before the flag
+            [[h.message, h.channel, h.category, h.at] if not h.held
+             else [h.message, h.channel, h.category, h.at, True] for h in self.history],
             self.seen,
             [[f.rule, f.due, f.event] if f.key is None else [f.rule, f.due, f.event, f.key]
              for f in self.followups],

@@ -147,19 +147,33 @@ def _maps(v: Any) -> dict[str, dict[str, list[Any]]]:
     return v  # type: ignore[no-any-return]
 
 
+_HISTORY = "a list of [message, channel, category, time] or [..., time, true] (held) records"
+
+
 def _history(v: Any) -> list[SentRecord]:
-    expected = "a list of [message, channel, category, time] records"
     if type(v) is not list:
-        raise _bad("history", expected)
+        raise _bad("history", _HISTORY)
     if v:
         if not _LIST.issuperset(map(type, v)):
-            raise _bad("history", expected)
+            raise _bad("history", _HISTORY)
         try:  # by columns: rows of another length fail the strict zip or the unpacking
             messages, channels, categories, times = zip(*v, strict=True)
             "".join(messages), "".join(channels), "".join(categories), sum(times, 0.0)
         except (TypeError, ValueError):
-            raise _bad("history", expected) from None
+            return _history_rows(v)  # some held entries (or a bad record): row by row
     return list(starmap(SentRecord, v))
+
+
+def _history_rows(v: list[Any]) -> list[SentRecord]:
+    """:func:`_history` one record at a time: a 5th element must be ``True`` (held)."""
+    out: list[SentRecord] = []
+    for h in v:
+        if not ((len(h) == 4 or (len(h) == 5 and h[4] is True))
+                and type(h[0]) is str and type(h[1]) is str and type(h[2]) is str
+                and type(h[3]) in _NUM):
+            raise _bad("history", _HISTORY)
+        out.append(SentRecord(*h))
+    return out
 
 
 def _followups(v: Any) -> list[PendingFollowup]:

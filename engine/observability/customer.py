@@ -90,7 +90,8 @@ def customer_view(
             for f in sorted(st.followups, key=lambda f: f.due)
         ],
         "messages": [
-            {"message": h.message, "channel": h.channel, "category": h.category, "at": iso(h.at)}
+            {"message": h.message, "channel": h.channel, "category": h.category, "at": iso(h.at),
+             "held": h.held}  # held: held out (not sent), counted for cooldowns and caps
             for h in reversed(st.history)
         ],
         "decisions": [

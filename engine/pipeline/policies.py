@@ -13,7 +13,7 @@ from engine.pack.model import ChannelChoice, CompiledRule, Param, RulePack
 from engine.pipeline.choice import CHANNEL_CHOSEN, channel_order
 from engine.pipeline.guards import PARAM_ERROR, POLICY_ERROR, RuleFault, describe, json_value
 from engine.pipeline.quiet import deliver_after
-from engine.pipeline.scopes import ScopeMemo, in_holdout
+from engine.pipeline.scopes import HELD_ONLY, ScopeMemo, held_at, held_in_cap, in_holdout
 
 __all__ = ["Arbiter", "ScopeMemo", "in_holdout"]  # the last two moved to scopes.py
 from engine.pipeline.state_ops import Env
@@ -26,6 +26,11 @@ class Arbiter:
     the channel's slots for this event, or is suppressed as ``lower_priority``. What is
     sent is recorded in history at once, so caps and cooldowns see it for the next one.
     Cap counts and last-sent times are computed once per moment and kept up to date.
+
+    A candidate whose only reason is its rule's holdout is judged on as a send (slots,
+    quiet hours) and, if it would have gone out, recorded in history as *held*: the
+    control group then meets the same cooldowns, caps and slots as the treated group, so
+    both are eligible at the same moments (docs/outcomes.md, "Holdout, like for like").
 
     It fails closed: a policy whose condition raises holds (``policy_error``), a param
     that raises or is not a JSON value suppresses the decision (``param_error``), and a
@@ -115,9 +120,9 @@ class Arbiter:
             self._last = last
         return self._last
 
-    def _record(self, rule: CompiledRule, channel: str) -> None:
+    def _record(self, rule: CompiledRule, channel: str, held: bool) -> None:
         msg, now = rule.message, self.env.now
-        self.st.history.append(SentRecord(msg.id, channel, msg.category, now))
+        self.st.history.append(SentRecord(msg.id, channel, msg.category, now, held))
         if self._caps is not None:
             for i in self.scopes.record_caps(msg.category, msg.id, channel):
                 self._caps[i] += 1
@@ -176,7 +181,9 @@ class Arbiter:
             if cooling:
                 out.append("cooldown")
             if notes is not None:
-                seen = "never sent" if last is None else f"last sent {fmt(now - last)} ago"
+                seen = "never sent" if last is None else (
+                    f"last held out (not sent) {fmt(now - last)} ago"
+                    if held_at(st.history, msg.id, last) else f"last sent {fmt(now - last)} ago")
                 notes.append(f"cooldown {fmt(msg.cooldown)}: {seen}" + (" -> cooldown" * cooling))
         if self.pack.caps:
             counts = self.cap_counts()
@@ -187,8 +194,10 @@ class Arbiter:
                 full = counts[i] >= cap.max
                 capped = capped or full
                 if notes is not None:
+                    held_entries = held_in_cap(st.history, now - cap.window, i, self.scopes)
                     notes.append(
                         f"cap {cap.id}: {counts[i]} of {cap.max} used"
+                        + (f" ({held_entries} held out, not sent)" if held_entries else "")
                         + (" -> frequency_cap" * full)
                     )
                 elif full:
@@ -255,8 +264,8 @@ class Arbiter:
         params, bad_params = self.params(rule)
         for ch in rule.channels:
             reasons, after, trace = self._judge(rule, ch, bad_params)
-            if not reasons:
-                self._take(rule, ch)
+            if not reasons or reasons == HELD_ONLY:
+                self._take(rule, ch, trace, held=bool(reasons))
             if self.trace:
                 trace.append("sent" if not reasons else "suppressed: " + ", ".join(reasons))
             made.append(self._decision(rule, ch, params, reasons, after, trace))
@@ -266,8 +275,9 @@ class Arbiter:
     def _judge(
         self, rule: CompiledRule, ch: str, bad_params: list[str]
     ) -> tuple[list[str], float | None, list[str]]:
-        """Why ``rule`` may not go out on ``ch`` now (nothing: it may), when it would be
-        delivered (quiet hours), and the trace. Takes nothing: see :meth:`_take`."""
+        """Why ``rule`` may not go out on ``ch`` now (nothing: it may; only ``holdout``: it
+        would have, see :meth:`_take`), when it would be delivered (quiet hours; None
+        unless it goes out), and the trace. Takes nothing: see :meth:`_take`."""
         trace: list[str] = []
         reasons = self.reasons(rule, ch, trace if self.trace else None)
         if bad_params:
@@ -279,10 +289,11 @@ class Arbiter:
             if self.trace:
                 trace.append(f"event time outside years 1 to 9999 -> {POLICY_ERROR}")
         after = None
-        if not reasons:
+        held = reasons == HELD_ONLY  # judged on as a send: a held-out send is counted alike
+        if not reasons or held:
             limit = self.pack.settings.max_per_event_per_channel
             if self.slots.get(ch, 0) >= limit:
-                reasons = ["lower_priority"]
+                reasons = [*reasons, "lower_priority"]
                 if self.trace:
                     trace.append(
                         f"arbitration: {ch} already has {limit} message(s) for "
@@ -293,7 +304,7 @@ class Arbiter:
                     after, quiet = deliver_after(self.pack, rule, ch, self.env)
                 except Exception as exc:  # fail closed: no safe delivery time known
                     self._fault("quiet_hours", describe(exc))
-                    reasons = [POLICY_ERROR]
+                    reasons = [*reasons, POLICY_ERROR]
                     if self.trace:
                         trace.append(f"quiet hours raised {describe(exc)} -> {POLICY_ERROR}")
                 else:
@@ -301,10 +312,14 @@ class Arbiter:
                         trace.append(f"quiet hours {quiet}: deferred")
         return reasons, after, trace
 
-    def _take(self, rule: CompiledRule, ch: str) -> None:
-        """``rule`` goes out on ``ch``: it takes one of the channel's slots for this event."""
+    def _take(self, rule: CompiledRule, ch: str, trace: list[str], held: bool) -> None:
+        """``rule`` goes out on ``ch``, or would but for its holdout (``held``): either way
+        it takes one of the channel's slots for this event and is recorded in history."""
         self.slots[ch] = self.slots.get(ch, 0) + 1
-        self._record(rule, ch)
+        self._record(rule, ch, held)
+        if held and self.trace:
+            trace.append("held out: recorded as held (not sent); its cooldown, caps and "
+                         "slot count as a send's")
 
     def _consider_one(self, rule: CompiledRule, choice: ChannelChoice) -> list[Decision]:
         """One channel for the message: the first, in order, that may send now; if every
@@ -314,22 +329,24 @@ class Arbiter:
         order, why = channel_order(choice, rule.channels, self.st.attributes)
         judged: list[tuple[list[str], float | None, list[str]]] = []
         pick: str | None = None
+        held = False  # the pick is held out (the holdout is per customer: all are)
         for ch in order:
             reasons, after, trace = self._judge(rule, ch, bad_params)
             judged.append((reasons, after, trace))
-            if not reasons and (after is None or pick is None):
-                pick = ch
+            if (not reasons or reasons == HELD_ONLY) and (after is None or pick is None):
+                pick, held = ch, bool(reasons)
                 if after is None:
                     break  # sends now: the channels after it are not even checked
         made: list[Decision] = []
+        chosen = [*HELD_ONLY, CHANNEL_CHOSEN] if held else [CHANNEL_CHOSEN]
         for i, ch in enumerate(order):
             reasons, after, trace = judged[i] if i < len(judged) else ([], None, [])
             if ch == pick:
-                self._take(rule, ch)
+                self._take(rule, ch, trace, held)
                 if self.trace:
                     trace.append(f"channel choice {why}: {ch} carries it")
-            elif not reasons:
-                reasons, after = [CHANNEL_CHOSEN], None
+            elif not reasons or reasons == HELD_ONLY:
+                reasons, after = list(chosen), None
                 if self.trace:
                     trace.append(f"channel choice {why}: {pick} carries it -> {CHANNEL_CHOSEN}")
             if self.trace:
@@ -350,6 +367,8 @@ class Arbiter:
         msg = rule.message
         did = decision_id(self.event_id, rule.id, channel)
         outcome = "suppressed" if reasons else "sent"
+        if reasons:
+            after = None  # a held-out send's delivery time is not the decision's
         # the customer view's last decisions: a few strings, in the state like all else
         self.st.remember(RecentDecision(did, self.env.now, rule.id, msg.id, channel, outcome,
                                         reasons))

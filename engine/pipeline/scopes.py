@@ -6,13 +6,29 @@ import hashlib
 from collections.abc import Sequence
 from typing import Protocol
 
+from engine.models.records import SentRecord
 from engine.pack.model import RulePack, ScopeFilter
+
+#: The reasons of a candidate held out and nothing else: a "virtual send" (policies.Arbiter).
+HELD_ONLY = ["holdout"]
 
 
 def in_holdout(customer: str, percent: float, salt: str) -> bool:
     """Deterministic: the same customer is in the same group on every worker and replay."""
     h = hashlib.blake2b(f"{salt}\x1f{customer}".encode(), digest_size=8).digest()
     return int.from_bytes(h, "big") % 10000 < percent * 100
+
+
+def held_at(history: Sequence[SentRecord], message: str, at: float) -> bool:
+    """Whether ``message``'s entry at ``at`` is a held one (for explain)."""
+    return any(h.held for h in history if h.message == message and h.at == at)
+
+
+def held_in_cap(history: Sequence[SentRecord], since: float, cap: int,
+                scopes: ScopeMemo) -> int:
+    """How many held entries after ``since`` the pack's cap ``cap`` counts (for explain)."""
+    return sum(1 for h in history if h.held and h.at > since
+               and cap in scopes.record_caps(h.category, h.message, h.channel))
 
 
 class ScopeMemo:
