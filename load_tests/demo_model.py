@@ -160,13 +160,6 @@ JOURNEYS: dict[str, tuple[float, Journey]] = {
     "nps": (5.0, _nps), "price": (5.0, _price), "newsletter": (4.0, _newsletter),
     "quote": (3.0, _quote), "return": (4.0, _return),
 }
-#: Journeys a customer takes at most once. Payment trouble is rare in a life; and a second
-#: run of failures within the rule's 10 minutes would find a treated customer in the
-#: message's cooldown but a held-out one not (never sent), and touch the held-out again:
-#: the two groups would no longer be counted alike.
-ONCE = frozenset({"payment"})
-
-
 class DemoTraffic:
     """Customer events of ``customers`` customers (``c000000``..), the same for the same
     seed: each customer is onboarded (``profile_updated`` with attributes and consent) before
@@ -181,7 +174,6 @@ class DemoTraffic:
         self.prefix = id_prefix
         self.pending: dict[int, list[Step]] = {}
         self.onboarded: set[int] = set()
-        self.taken: set[tuple[int, str]] = set()  # (customer, journey) of ONCE journeys
         self.count = 0
         self._names = list(JOURNEYS)
         self._weights = [JOURNEYS[n][0] for n in self._names]
@@ -211,10 +203,6 @@ class DemoTraffic:
         steps = self.pending.get(k)
         if not steps:
             name = self.rng.choices(self._names, self._weights)[0]
-            while name in ONCE and (k, name) in self.taken:
-                name = self.rng.choices(self._names, self._weights)[0]
-            if name in ONCE:
-                self.taken.add((k, name))
             steps = self.pending[k] = JOURNEYS[name][1](self, k)
         step = steps.pop(0)
         if not steps:

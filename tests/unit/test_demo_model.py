@@ -87,9 +87,6 @@ def test_journeys_follow_their_order_per_customer() -> None:
         by_customer[ev["customer"]].append(ev)
     closed = shipped = payments = 0
     for evs in by_customer.values():
-        # payment trouble once per customer: a treated customer's cooldown would otherwise
-        # hide a second run of failures that touches a held-out customer again
-        assert sum(e["type"] == "payment_failed" for e in evs) <= 3
         opened_tickets: set[str] = set()
         orders: set[str] = set()
         for i, ev in enumerate(evs):
