@@ -353,7 +353,10 @@ def _retention() -> str:
 
 Every message sent is recorded in the customer's history (message, category, channel,
 time). Cooldowns, frequency caps, `sent_count`, `category_sent_count` and `last_sent` read
-that history, so they can only see as far back as it is kept.
+that history, so they can only see as far back as it is kept. A message held out by its
+rule's holdout is recorded too, marked held: cooldowns and caps count it (so the control
+group is eligible at the same moments as the treated one), the three functions do not
+(see docs/outcomes.md, "The virtual send").
 
 - History is kept for `settings.history_retention`: {default} by default, raised by the
   loader to the pack's longest cooldown, frequency-cap window and `sent_count` /
