@@ -8,6 +8,8 @@ from typing import Any
 
 import msgpack
 
+from engine.models.packing import pack_wire
+
 _NUM = frozenset((int, float))
 _OUTCOMES = frozenset(("sent", "suppressed"))
 
@@ -60,9 +62,8 @@ class RecentDecision:
     reasons: list[str]
 
     def pack(self) -> bytes:
-        packed: bytes = msgpack.packb([self.id, self.at, self.rule, self.message, self.channel,
-                                       self.outcome, self.reasons], use_bin_type=True)
-        return packed
+        return pack_wire([self.id, self.at, self.rule, self.message, self.channel,
+                          self.outcome, self.reasons])
 
     @classmethod
     def unpack(cls, packed: bytes) -> RecentDecision | None:

@@ -12,6 +12,7 @@ from typing import Any
 import msgpack
 
 from engine.errors import StateDecodeError
+from engine.models.packing import pack_wire
 from engine.models.state import CustomerState
 
 __all__ = ["VERSION_DIGITS", "decode_state", "encode_state", "pack_stored", "stored_version",
@@ -30,12 +31,15 @@ def _no_ext(code: int, data: bytes) -> Any:
 
 
 def encode_state(state: CustomerState, *, version: int | None = None) -> bytes:
-    """The msgpack blob of ``state``; ``version`` overrides the one written in it."""
+    """The msgpack blob of ``state``; ``version`` overrides the one written in it.
+
+    Raises ``TypeError`` for a value msgpack has no type for, and ``OverflowError`` for an
+    integer outside 64 bits (the batch is then split around the event that made it).
+    """
     wire = state.to_wire()
     if version is not None:
         wire[2] = version
-    blob: bytes = msgpack.packb(wire, use_bin_type=True)
-    return blob
+    return pack_wire(wire)
 
 
 def decode_state(blob: bytes) -> CustomerState:
