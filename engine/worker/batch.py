@@ -37,7 +37,6 @@ from aiokafka.errors import (  # type: ignore[import-untyped,unused-ignore]
     KafkaError,
     ProducerFenced,
 )
-from aiokafka.partitioner import murmur2  # type: ignore[import-untyped,unused-ignore]
 
 from engine.errors import StateStoreError
 from engine.models.event import Envelope
@@ -45,6 +44,7 @@ from engine.models.limits import EventBounds
 from engine.worker.codec import Source, decode_event, decode_tick
 from engine.worker.followups import FollowupTimer
 from engine.worker.process import BatchProcessor, InRecord, OutRecord, gc_paused
+from engine.worker.produce import KeyPartitions, send_batches
 from engine.worker.reload import PackWatcher
 from engine.worker.stats import WorkerStats
 from engine.worker.telemetry import Telemetry
@@ -137,6 +137,7 @@ class BatchConsumer:
         self.faults = FaultInjector()
         self.telemetry: Telemetry | None = None  # set by the worker: metrics, dashboard
         self.positions: dict[Any, int] = {}  # the next offset to process, per partition
+        self.key_partitions = KeyPartitions()  # the decisions' partitions, across batches
 
     # -- lifecycle ------------------------------------------------------------------------
     def listener(self) -> ConsumerRebalanceListener:
@@ -290,7 +291,7 @@ class BatchConsumer:
         assert producer is not None
         await producer.begin_transaction()
         try:
-            sent = await _send_batches(producer, records)
+            sent = await send_batches(producer, records, self.key_partitions)
             metas = await asyncio.gather(*(f for f, _t, _n in sent)) if sent else []
             self.faults.maybe_die("after-produce")
             await producer.send_offsets_to_transaction(offsets, self.group_id)
@@ -326,54 +327,6 @@ class BatchConsumer:
             except Exception as exc:
                 log.warning("closing the producer: %r", exc)
             self.producer = None
-
-
-async def _send_batches(producer: Any, records: list[OutRecord]
-                        ) -> list[tuple[Any, str, int]]:
-    """Queue the records as one record batch per partition (``send`` costs ~20us a record);
-    (future, topic, records) of each.
-
-    Partitions are chosen as the default partitioner does (murmur2 of the key), so a
-    customer's decisions land where a keyed ``send`` would put them, unless the record
-    names its partition (the changelog: the source partition).
-    """
-    counts: dict[str, int] = {}
-    groups: dict[tuple[str, int], list[OutRecord]] = {}
-    seen: dict[tuple[int, bytes], int] = {}  # aiokafka's murmur2 is pure Python: once a key
-    for r in records:
-        n = counts.get(r.topic)
-        if n is None:
-            n = counts[r.topic] = len(await producer.partitions_for(r.topic))
-        if r.partition is not None:
-            p = r.partition
-        elif r.key is None:
-            p = 0
-        else:
-            p = seen.get((n, r.key), -1)
-            if p < 0:
-                p = seen[(n, r.key)] = (murmur2(r.key) & 0x7FFFFFFF) % n
-        groups.setdefault((r.topic, p), []).append(r)
-    sent: list[tuple[Any, str, int]] = []
-    for (topic, p), rs in groups.items():
-        batch = producer.create_batch()
-        for r in rs:
-            if batch.append(key=r.key, value=r.value, timestamp=None,
-                            headers=r.headers) is not None:
-                continue
-            if batch.record_count():
-                n = batch.record_count()
-                sent.append((await producer.send_batch(batch, topic, partition=p), topic, n))
-                batch = producer.create_batch()
-                if batch.append(key=r.key, value=r.value, timestamp=None,
-                                headers=r.headers) is not None:
-                    continue
-            # larger than a whole batch: the producer splits nothing, send it alone
-            sent.append((await producer.send(topic, r.value, key=r.key, partition=p,
-                                             headers=r.headers), topic, 1))
-        if batch.record_count():
-            n = batch.record_count()
-            sent.append((await producer.send_batch(batch, topic, partition=p), topic, n))
-    return sent
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
