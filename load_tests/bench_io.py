@@ -4,7 +4,7 @@ Runs the worker's batch path on the load-test pack without a broker: the generat
 events as record bytes, ``decode_event`` for each, :class:`BatchProcessor` on a memory
 store (state read and decode, ``decide()``, decision JSON, state encoding, changelog
 records), and the records appended to aiokafka's record batches per partition as
-``_send_batches`` does (the C builder; the network send is not counted). Prints one JSON
+``send_batches`` does (the C builder; the network send is not counted). Prints one JSON
 line: CPU microseconds per event for each stage (process time: the machine is shared),
 user and system time and page faults per event, the records per event, and with ``--profile``
 the top functions of a cProfile run (cumulative), to a file::
@@ -93,7 +93,7 @@ def _joined(run: list[OutRecord]) -> OutRecord:
 
 def _append_all(producer: Any, records: list[OutRecord]) -> int:
     """Group by (topic, partition) and append to aiokafka's record batches, as the worker's
-    ``_send_batches`` does; returns the number of record batches."""
+    ``engine.worker.produce.send_batches`` does; returns the number of record batches."""
     groups: dict[tuple[str, int], list[OutRecord]] = {}
     for r in records:
         p = r.partition if r.partition is not None else hash(r.key) % PARTITIONS
