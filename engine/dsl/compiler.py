@@ -22,11 +22,10 @@ from typing import Any
 
 from engine.dsl import runtime
 from engine.dsl.calendar import WEEKDAYS
-from engine.dsl.functions import FUNCTIONS
+from engine.dsl.calls import CallChecker
 from engine.dsl.hints import compare_hint, membership_hint
-from engine.dsl.paths import PathResolver
 from engine.dsl.probes import interesting
-from engine.dsl.syntax import MAX_DEPTH, call, const, describe, err, parse, ref, suggest
+from engine.dsl.syntax import MAX_DEPTH, call, const, describe, err, parse, ref
 from engine.dsl.types import Scope, comparable, equatable, is_numeric, join
 from engine.errors import ExpressionError
 
@@ -87,7 +86,7 @@ class CompiledExpr:
         return self.memo["probes"]
 
 
-class _Compiler(PathResolver):
+class _Compiler(CallChecker):
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.globals: dict[str, Any] = {"__builtins__": {}, **runtime.HELPERS}
@@ -258,87 +257,6 @@ class _Compiler(PathResolver):
         return ast.List(elts=elts, ctx=ast.Load()), "list"
 
     v_Tuple = v_List
-
-    # -- calls ----------------------------------------------------------------------
-    def v_Call(self, node: ast.Call, depth: int) -> tuple[ast.expr, str]:
-        if not isinstance(node.func, ast.Name):
-            self.visit(node.func, depth)  # report a lambda or a forbidden name precisely
-            raise err(node.func, "only the built-in functions can be called, by name")
-        name = node.func.id
-        if name.startswith("_"):
-            raise err(node.func, f"name '{name}' is not allowed")
-        spec = FUNCTIONS.get(name)
-        if spec is None:
-            raise err(node.func, f"unknown function '{name}'{suggest(name)}")
-        if node.keywords:
-            raise err(node.keywords[0], f"{name}() takes positional arguments only")
-        nargs = len(node.args)
-        most = None if spec.variadic else len(spec.params)
-        if nargs < spec.min_args or (most is not None and nargs > most):
-            want = (
-                f"{spec.min_args}"
-                if most == spec.min_args
-                else (f"{spec.min_args} or more" if most is None else f"{spec.min_args} to {most}")
-            )
-            raise err(node, f"{name}() takes {want} argument(s), got {nargs}")
-        args: list[ast.expr] = [ref(n) for n in spec.needs]
-        types_: list[str] = []
-        folded: list[Any] = []  # the prepared constant arguments, for a call made at load
-        for i, a in enumerate(node.args):
-            prep = (spec.constant_args or {}).get(i)
-            if prep is not None:
-                is_constant, value = self.constant_value(a)
-                if not is_constant:
-                    raise ExpressionError(
-                        f"argument {i + 1} of {name}() must be a constant", a.lineno, a.col_offset
-                    )
-                try:
-                    prepared = prep(value)
-                except ValueError as exc:
-                    raise err(a, f"{name}(): {exc}") from None
-                kind = (spec.names or {}).get(i)
-                if kind is not None:
-                    self.keyed_name(a, name, kind, prepared)
-                folded.append(prepared)
-                args.append(self._constant_slot(prepared))
-                types_.append("str")
-                continue
-            bounds = (spec.literal_range or {}).get(i)
-            literal = _literal_number(a) if bounds is not None else None
-            if bounds is not None and literal is not None and not bounds[0] <= literal <= bounds[1]:
-                raise err(a, f"argument {i + 1} of {name}() must be in {bounds[0]}..{bounds[1]}")
-            expr, typ = self.visit(a, depth)
-            accepted = spec.params[min(i, len(spec.params) - 1)]
-            if typ.startswith(("list:", "map:")):
-                typ = typ.partition(":")[0]
-            if typ not in accepted:
-                raise err(a, f"argument {i + 1} of {name}() cannot be a {typ}")
-            args.append(expr)
-            types_.append(typ)
-        if spec.fold and len(folded) == nargs:
-            try:
-                return const(spec.impl(*folded)), spec.returns
-            except ValueError as exc:
-                raise err(node, f"{name}(): {exc}") from None
-        self.globals["F_" + name] = spec.impl
-        returns = spec.returns
-        if name == "coalesce":
-            returns = types_[0]
-            for t in types_[1:]:
-                returns = join(returns, t)
-        return call("F_" + name, *args), returns
-
-
-def _literal_number(node: ast.expr) -> int | float | None:
-    """The value of a number literal, signed or not; None for anything else."""
-    sign = 1
-    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
-        sign = -sign if isinstance(node.op, ast.USub) else sign
-        node = node.operand
-    value = node.value if isinstance(node, ast.Constant) else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return sign * value
-    return None
 
 
 def compile_expr(text: str, scope: Scope, *, boolean: bool = False) -> CompiledExpr:
