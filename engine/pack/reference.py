@@ -311,8 +311,9 @@ A map (`maps:`) remembers a value per key and customer, each entry for `ttl` fro
 last put: "the price each product was last seen at, for 30 days". It declares the type of
 its values (`str`, `int`, `float` or `bool`). Updates write it on an event,
 `put: {map: last_viewed_price, key: event.data.sku, value: event.data.price}` (or a list of
-such), and take a key out with `remove: {last_viewed_price: event.data.sku}`. In
-expressions, `customer.maps.last_viewed_price[event.data.sku]` is the value under that key
+such), and take keys out with `remove: {last_viewed_price: event.data.sku}` (a key, or a
+list of keys, as a set's remove: takes). In expressions,
+`customer.maps.last_viewed_price[event.data.sku]` is the value under that key
 (null when absent or expired); `key in customer.maps.last_viewed_price` and
 `len(customer.maps.last_viewed_price)` ask about the live entries:
 

@@ -121,7 +121,8 @@ class Update(_Model):
     )
     remove: dict[Id, Expr] = Field(
         default_factory=dict,
-        description="Sets to remove from: set -> the member(s); maps: map -> the key.",
+        description="Sets to remove from: set -> the member(s); maps: map -> the key, or a "
+        "list of keys.",
     )
     put: MapPut | list[MapPut] = Field(
         default_factory=list,

@@ -55,14 +55,17 @@ def put(st: CustomerState, m: MapChange, env: Env) -> None:
 
 
 def unmap(st: CustomerState, m: MapChange, env: Env) -> None:
-    """Remove the key's entry (a map left empty goes)."""
+    """Remove the key's entry, or each listed key's (a list's first ``max``, as a map holds
+    no more); a map left empty goes."""
     entries = st.maps.get(m.name)
     if entries:
-        key = instance_key(env.eval(m.key))
-        if key is not None:
-            entries.pop(key, None)
-            if not entries:
-                del st.maps[m.name]
+        given = env.eval(m.key)
+        for value in given[:m.spec.max] if isinstance(given, list) else (given,):
+            key = instance_key(value)
+            if key is not None:
+                entries.pop(key, None)
+        if not entries:
+            del st.maps[m.name]
 
 
 def expire(entries: dict[str, list[Any]], since: float) -> None:

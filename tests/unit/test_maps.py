@@ -194,3 +194,21 @@ def test_a_map_and_a_set_may_not_share_a_name() -> None:
     with pytest.raises(RulePackError) as exc:
         load_pack(PACK + "sets:\n  forever: {}\n")
     assert "'forever' is a set's name too" in str(exc.value)
+
+
+def test_remove_takes_a_list_of_keys_out(h: Harness) -> None:
+    for sku in "ABC":
+        _viewed(h, sku, 10)
+    h.emit("c1", "wishlist_cleared", {"sku": ["A", 7, "C", None]})  # what is no key is skipped
+    assert set(h.state("c1").maps["last_viewed_price"]) == {"B"}
+
+
+def test_remove_of_a_map_is_type_checked_as_one_key_or_a_list() -> None:
+    events = "events:\n  basket_emptied: {data: {skus: list, at: time}}\n"
+    update = "  - {on: basket_emptied, remove: {last_viewed_price: event.data.skus}}\n"
+    text = PACK.replace("events:\n", events).replace("updates:\n", "updates:\n" + update)
+    assert load_pack(text).updates["basket_emptied"]
+    with pytest.raises(RulePackError) as exc:
+        load_pack(text.replace("event.data.skus}", "event.data.at}"))
+    assert ("a key must be text or a whole number, or a list of them, but on the trigger "
+            "'basket_emptied' it is a time") in str(exc.value)

@@ -12,6 +12,8 @@ from engine.pack.source import Path_, SourceFile
 
 # what an instance key may be: text or a whole number (see engine.models.state.instance_key)
 _KEY_TYPES = frozenset({"str", "int", "number", "any", "null"})
+# a map's remove: may give a list of keys too, as a set's gives a list of members
+_KEYS_TYPES = _KEY_TYPES | {"list"}
 
 
 def compile_key(
@@ -23,8 +25,11 @@ def compile_key(
     scopes: Scopes,
     issues: Issues,
     rule_id: str | None = None,
+    *,
+    many: bool = False,
 ) -> CompiledExpr | None:
-    """The key read on one event type (``role`` says why it is read there, for errors)."""
+    """The key read on one event type (``role`` says why it is read there, for errors);
+    ``many``: a list of keys is accepted too."""
     try:
         compiled = compile_expr(text, scopes.for_triggers((event_type,)))
     except ExpressionError as exc:
@@ -33,9 +38,10 @@ def compile_key(
             rule_id, inner=(exc.line, exc.column), code="expression",
         )
         return None
-    if compiled.type not in _KEY_TYPES:
+    if compiled.type not in (_KEYS_TYPES if many else _KEY_TYPES):
+        what = "text or a whole number" + (", or a list of them" if many else "")
         issues.error(
-            src, path, f"a key must be text or a whole number, but on {role} '{event_type}' "
+            src, path, f"a key must be {what}, but on {role} '{event_type}' "
             f"it is a {compiled.type}", rule_id,
         )
         return None
@@ -50,8 +56,12 @@ def key_on_triggers(
     scopes: Scopes,
     values: Values,
     issues: Issues,
+    *,
+    many: bool = False,
 ) -> CompiledExpr | None:
     """A key read on an update's triggers: checked on each, compiled once on all of them
-    (joined field types: the key the update uses). None after an error."""
-    ok = all([compile_key(src, path, text, t, "the trigger", scopes, issues) for t in triggers])
+    (joined field types: the key the update uses). None after an error. ``many``: a list
+    of keys is accepted too."""
+    ok = all([compile_key(src, path, text, t, "the trigger", scopes, issues, many=many)
+              for t in triggers])
     return values.expr(src, path, text, scopes.for_triggers(triggers)) if ok else None

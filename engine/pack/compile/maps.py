@@ -61,11 +61,12 @@ class MapUpdates:
 
     def removes(self, src: SourceFile, at: Path_, given: Iterable[tuple[str, str]],
                 triggers: tuple[str, ...]) -> tuple[MapChange, ...]:
-        """The ``remove:`` items that name a map (the others name sets): map -> the key."""
+        """The ``remove:`` items that name a map (the others name sets): map -> the key, or
+        a list of keys."""
         out: list[MapChange] = []
         for name, text in given:
             spec = self.maps[name]
-            key = self._key(src, (*at, name), text, triggers)
+            key = self._key(src, (*at, name), text, triggers, many=True)
             if key is not None:
                 out.append(MapChange(name, key, None, spec))
         return tuple(out)
@@ -88,6 +89,7 @@ class MapUpdates:
             return None
         return MapChange(p.map, key, value, spec)
 
-    def _key(self, src: SourceFile, at: Path_, text: str,
-             triggers: tuple[str, ...]) -> CompiledExpr | None:
-        return key_on_triggers(src, at, text, triggers, self.scopes, self.values, self.issues)
+    def _key(self, src: SourceFile, at: Path_, text: str, triggers: tuple[str, ...], *,
+             many: bool = False) -> CompiledExpr | None:
+        return key_on_triggers(src, at, text, triggers, self.scopes, self.values, self.issues,
+                               many=many)
