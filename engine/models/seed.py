@@ -118,6 +118,25 @@ _Times = Annotated[
 ]
 
 
+def _member(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"a set's member is text, not {value!r}")
+    if len(value) > MAX_KEY_LENGTH:
+        raise ValueError(f"a member is at most {MAX_KEY_LENGTH} characters, this one has "
+                         f"{len(value)}")
+    return value
+
+
+#: A member of a declared set (text, as add: keeps it).
+SeedMember = Annotated[str, BeforeValidator(_member)]
+
+
+def _scalar(value: Any) -> str | int | float | bool:
+    if not isinstance(value, str | int | float | bool):
+        raise ValueError(f"a map's value is text, a number or true/false, not {value!r}")
+    return value
+
+
 class _Seed(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -129,6 +148,13 @@ class SentSeed(_Seed):
     channel: str
     at: SeedTime
     category: str | None = None  # default: the message's category in the pack
+
+
+class MapEntrySeed(_Seed):
+    """A map's entry: its value and when it was put (its ttl counts from then)."""
+
+    value: Annotated[str | int | float | bool, BeforeValidator(_scalar)]
+    at: SeedTime
 
 
 class CustomerSeed(_Seed):
@@ -143,6 +169,9 @@ class CustomerSeed(_Seed):
     # name -> active until
     contexts: dict[str, _Times] = Field(default_factory=dict)
     history: list[SentSeed] = Field(default_factory=list)
+    # declared sets: name -> member -> when it was added; maps: name -> key -> entry
+    sets: dict[str, dict[SeedMember, SeedTime]] = Field(default_factory=dict)
+    maps: dict[str, dict[SeedKey, MapEntrySeed]] = Field(default_factory=dict)
 
     def to_state(
         self,
@@ -175,6 +204,11 @@ class CustomerSeed(_Seed):
                      for k, ts in self.windows.items()},
             contexts=_entries(self.contexts, lambda t, path: t.resolve(start, path), "contexts"),
             history=history,
+            sets={name: {m: t.resolve(start, ("sets", name, m)) for m, t in members.items()}
+                  for name, members in self.sets.items() if members},
+            maps={name: {k: [e.value, e.at.resolve(start, ("maps", name, k, "at"))]
+                         for k, e in entries.items()}
+                  for name, entries in self.maps.items() if entries},
         )
 
 

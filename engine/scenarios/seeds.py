@@ -15,6 +15,7 @@ from engine.models.seed import CustomerSeed, SeedError
 from engine.models.state import CustomerState
 from engine.pack.model import RulePack
 from engine.pack.source import Path_, SourceFile
+from engine.pipeline.maps import fits
 from engine.scenarios.source import customers_of, read_yaml, seed_problem
 
 
@@ -34,9 +35,15 @@ class StartingState:
         for cid, seed in self.customers.items():
             try:
                 _check_names(pack, seed)
-                out.append(seed.to_state(cid, start=start, categories=categories))
+                _check_sets_and_maps(pack, seed)
+                state = seed.to_state(cid, start=start, categories=categories)
             except SeedError as exc:
                 raise seed_problem(self.source, self.base, cid, exc) from None
+            for name, entries in state.maps.items():
+                if pack.maps[name].value == "float":  # as put: keeps it: 3 is 3.0
+                    for entry in entries.values():
+                        entry[0] = float(entry[0])
+            out.append(state)
         return out
 
 
@@ -83,3 +90,25 @@ def _known(what: str, names: Iterable[str], known: Collection[str], section: str
             have = ", ".join(sorted(known)) or "none"
             raise SeedError((section, name, "__key__"),
                             f"{section}: no {what} {name!r} in the pack (it has: {have})")
+
+
+def _check_sets_and_maps(pack: RulePack, seed: CustomerSeed) -> None:
+    """Sets and maps the pack declares, no more members or entries than it keeps, and each
+    map value of the map's type (one of another type would never be put)."""
+    _known("set", seed.sets, pack.sets, "sets")
+    _known("map", seed.maps, pack.maps, "maps")
+    for name, members in seed.sets.items():
+        _at_most("sets", name, len(members), pack.sets[name].max)
+    for name, entries in seed.maps.items():
+        spec = pack.maps[name]
+        _at_most("maps", name, len(entries), spec.max)
+        for key, entry in entries.items():
+            if not fits(entry.value, spec.value):
+                raise SeedError(("maps", name, key, "value"), f"maps: {name!r} holds "
+                                f"{spec.value} values, not {entry.value!r}")
+
+
+def _at_most(section: str, name: str, count: int, most: int) -> None:
+    if count > most:
+        raise SeedError((section, name), f"{section}: {name!r} keeps at most {most}, "
+                        f"{count} given")
