@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 TOKEN = "customer-view-test-token"
 CUSTOMER = "c-view-1"
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+BOLD = "<b>x</b>"  # a parcel's and a product's key: shown as these characters, never bold
 
 READ_PAGE = """
 const t = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -40,8 +41,9 @@ const rows = (id) => Array.from(t(id).rows, (tr) => Array.from(tr.cells, (td) =>
 return {ready: document.body.dataset.ready || "", status: t("status").textContent,
         customer: t("customer-id").textContent, attributes: rows("attributes"),
         consent: rows("consent"), decisions: rows("decisions"), messages: rows("messages"),
+        counters: rows("counters"), timestamps: rows("timestamps"), maps: rows("maps"),
         trace: t("trace-hint").textContent, pwned: window.__pwned || 0,
-        injected: document.querySelectorAll("main script, main img").length};
+        injected: document.querySelectorAll("main script, main img, main b").length};
 """
 
 
@@ -59,6 +61,10 @@ def _events(now: str) -> list[dict[str, Any]]:
                   "consent": {"email": True, "push": False}}},
         {"id": "cv-2", "customer": CUSTOMER, "type": "order_shipped", "at": now,
          "data": {"order": "O-1", "carrier": "UPS"}},
+        {"id": "cv-3", "customer": CUSTOMER, "type": "delivery_failed", "at": now,
+         "data": {"parcel": BOLD, "carrier": "UPS"}},
+        {"id": "cv-4", "customer": CUSTOMER, "type": "product_page_viewed", "at": now,
+         "data": {"sku": BOLD, "price": 80}},
     ]
 
 
@@ -109,7 +115,8 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
 
         async def decided() -> dict[str, Any] | None:
             status, _, view = await _get(url, TOKEN)
-            return view if status == 200 and view["decisions"] else None
+            ready = status == 200 and view["decisions"] and view["maps"] and view["counters"]
+            return view if ready else None
 
         view = await until(decided, 30, "the customer's decisions in the view", interval=0.3)
         assert view["customer"] == CUSTOMER
@@ -121,6 +128,11 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
         assert sent and sent[0]["channel"] == "email"
         assert any(m["message"] == "shipping_update" for m in view["messages"]), view
         assert "jo@example.com" not in json.dumps(view)
+        # keyed instances as name[key]; a map's entries with the time each was put
+        assert view["counters"][f"failed_deliveries[{BOLD}]"] == 1
+        stamp = view["timestamps"][f"last_failed_delivery[{BOLD}]"]
+        entry = view["maps"]["last_viewed_price"][BOLD]
+        assert entry["value"] == 80.0 and entry["put"] == stamp
 
         # the JSON is behind the token; an unknown customer is a 404
         assert (await _get(url))[0] == 401
@@ -170,5 +182,8 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
     assert ["email", "yes"] in page["consent"]
     assert page["decisions"] and page["decisions"][0][1] == view["decisions"][0]["rule"]
     assert "tact explain" in page["trace"]
+    assert [f"failed_deliveries[{BOLD}]", "1"] in page["counters"]
+    assert [f"last_failed_delivery[{BOLD}]", stamp] in page["timestamps"]
+    assert ["last_viewed_price", BOLD, "80", stamp] in page["maps"]
     assert landed == f"{url}#token={TOKEN}"
     assert refused["ready"] == "error" and "401" in refused["status"]
