@@ -96,6 +96,27 @@ def test_readme_links_the_reference() -> None:
     assert "docs/rules.md" in writing[: writing.index("\n## ", 3)]
 
 
+def _writing_rules() -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    writing = readme[readme.index("## Writing rules"):]
+    return writing[: writing.index("\n## ", 3)]
+
+
+def test_readme_lists_every_function() -> None:
+    writing = _writing_rules()
+    listed = writing[writing.index("Functions: `") + 12:writing.index("`, and the weekday")]
+    assert sorted(listed.split()) == sorted(FUNCTIONS)
+
+
+def test_readme_introduces_keyed_state_maps_and_campaigns() -> None:
+    writing = " ".join(_writing_rules().split())  # as read, not as wrapped
+    for shown in ("counter('failed_deliveries', event.data.parcel)",
+                  "timestamp('last_failed_delivery', event.data.parcel)",
+                  "customer.maps.last_viewed_price[event.data.sku]", "campaigns:",
+                  "docs/campaigns.md", 'docs/rules.md, "Maps"', 'docs/rules.md, "Keys"'):
+        assert shown in writing, shown
+
+
 # What "Follow-ups: restart, not stack" says, held to the engine.
 _PACK = """
 channels: [push]
