@@ -260,27 +260,23 @@ class _Decider:
         if rules:
             arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace, self.scopes,
                           res.faults)
-            args = (ev, envx.d, envx.cu, envx.cx, at, envx.ctx)
-            for rule in rules:
-                check = rule.check
-                if self.trace:
-                    if not self._explain_conditions(rule, envx, e.id):
-                        continue
-                elif check is not None:
-                    try:
-                        if not check(*args):
+            if self.trace:
+                for rule in rules:
+                    if self._explain_conditions(rule, envx, e.id):
+                        self._qualified(rule, arb, st, envx, e.id)
+            else:  # the hot loop: two thirds of the rules a 1,000-rule pack looks at fail here
+                d, cu, cx, ctx = envx.d, envx.cu, envx.cx, envx.ctx
+                for rule in rules:
+                    check = rule.check
+                    if check is not None:
+                        try:
+                            if not check(ev, d, cu, cx, at, ctx):
+                                continue
+                        except Exception as exc:  # bad data must not stop the batch; counted
+                            res.faults.append(
+                                RuleFault(rule.id, e.id, f"{type(exc).__name__}: {exc}"))
                             continue
-                    except Exception as exc:  # bad data must not stop the batch; it is counted
-                        res.faults.append(RuleFault(rule.id, e.id, f"{type(exc).__name__}: {exc}"))
-                        continue
-                if rule.delay is not None:
-                    self._schedule(rule, st, envx, e.id)
-                    continue
-                made = arb.consider(rule)
-                for dec in made:
-                    self._note_decision(e.id, dec)
-                if rule.goal is not None:
-                    self._touch(rule, made, st, at, e.id)
+                    self._qualified(rule, arb, st, envx, e.id)
             decisions = arb.decisions
         elif self.trace:
             self._note(e.id, f"no rule listens to {etype}")
@@ -290,6 +286,18 @@ class _Decider:
             res.fired.extend(fired)
             res.decisions.extend(fired)
         res.decisions.extend(decisions)
+
+    def _qualified(self, rule: CompiledRule, arb: Arbiter, st: CustomerState, env: Env,
+                   event_id: str) -> None:
+        """``rule``'s conditions hold for this event: schedule its follow-up, or arbitrate."""
+        if rule.delay is not None:
+            self._schedule(rule, st, env, event_id)
+            return
+        made = arb.consider(rule)
+        for dec in made:
+            self._note_decision(event_id, dec)
+        if rule.goal is not None:
+            self._touch(rule, made, st, env.now, event_id)
 
     def _schedule(self, rule: CompiledRule, st: CustomerState, env: Env, event_id: str) -> None:
         key = None
