@@ -1,16 +1,13 @@
-"""Apache Kafka in KRaft mode from its own jars: resolve, configure, format, start, probe, stop.
+"""Apache Kafka in KRaft mode from its own jars: configure, format, start, probe, stop.
 
-The broker jars (``org.apache.kafka:kafka_2.13``) and their runtime dependencies are copied from
-Maven Central by Maven, driven by a generated minimal ``pom.xml``, into
-``<cache>/kafka/<version>/libs``. Maven's POM does not carry a logging backend (the binary
-distribution adds one), so we add the matching slf4j binding and configure it to write the
-broker's log to a rolling file instead of stdout.
+The jars are resolved by :mod:`engine.services.kafka_jars` (re-exported here), with the
+matching slf4j binding; here that backend is configured to write the broker's log to a
+rolling file instead of stdout.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import os
 import shutil
@@ -30,117 +27,27 @@ from engine.services import (
     tail_files,
     terminate,
 )
+from engine.services.kafka_jars import major_version, render_pom, resolve_jars
 from engine.services.kafka_sasl import LISTENER as SASL_LISTENER
 from engine.services.kafka_sasl import SaslPlain
 
-__all__ = ["DEFAULT_KAFKA_VERSION", "HOST", "PROCESS_MARKER", "KafkaNode", "probe", "resolve_jars"]
+__all__ = [
+    "DEFAULT_KAFKA_VERSION", "HOST", "PROCESS_MARKER", "KafkaNode", "probe", "render_pom",
+    "resolve_jars",
+]
 
 #: Pinned broker version; see docs/services.md for why this one.
 DEFAULT_KAFKA_VERSION = "4.1.2"
-SCALA_BINARY = "2.13"
 HOST = "127.0.0.1"
 #: Main class; also how we recognise our broker in ``/proc/<pid>/cmdline``.
 PROCESS_MARKER = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
-# The binary distribution pairs each Kafka line with a logging backend the POM leaves out:
-# Kafka 4.x logs through log4j2 (slf4j 1.7 binding ``log4j-slf4j-impl``), 3.x through reload4j.
-_LOG4J2 = "2.25.3"
-_LOGGING_DEPS: dict[int, tuple[tuple[str, str, str], ...]] = {
-    4: (
-        ("org.apache.logging.log4j", "log4j-api", _LOG4J2),
-        ("org.apache.logging.log4j", "log4j-core", _LOG4J2),
-        ("org.apache.logging.log4j", "log4j-slf4j-impl", _LOG4J2),
-    ),
-    3: (
-        ("org.slf4j", "slf4j-reload4j", "1.7.36"),
-        ("ch.qos.reload4j", "reload4j", "1.2.25"),
-    ),
-}
-_COMPLETE_MARKER = ".complete"
 # A light JVM for a small (2-core) dev box; G1 with short pauses, as Kafka's own scripts use.
 _JVM_OPTS = (
     *("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35"),
     *("-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true"),
 )
-
-
-def _major(version: str) -> int:
-    head = version.split(".", 1)[0]
-    if not head.isdigit() or int(head) not in _LOGGING_DEPS:
-        raise ServicesError(f"unsupported Kafka version {version!r}: use 3.x or 4.x")
-    return int(head)
-
-
-def render_pom(version: str) -> str:
-    """A minimal POM whose runtime dependency closure is the broker plus a logging backend."""
-    deps = [("org.apache.kafka", f"kafka_{SCALA_BINARY}", version), *_LOGGING_DEPS[_major(version)]]
-    body = "\n".join(
-        "    <dependency><groupId>{}</groupId><artifactId>{}</artifactId>"
-        "<version>{}</version></dependency>".format(*dep)
-        for dep in deps
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
-        "  <modelVersion>4.0.0</modelVersion><groupId>dev.tact.services</groupId>\n"
-        f"  <artifactId>kafka-runtime-{version}</artifactId><version>1</version>\n"
-        f"  <packaging>pom</packaging>\n  <dependencies>\n{body}\n  </dependencies>\n</project>\n"
-    )
-
-
-def _libs_complete(libs: Path, pom_digest: str) -> bool:
-    marker = libs / _COMPLETE_MARKER
-    try:
-        lines = marker.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return False
-    if not lines or lines[0] != pom_digest:
-        return False
-    jars = lines[1:]
-    return bool(jars) and all((libs / jar).is_file() for jar in jars)
-
-
-def resolve_jars(cache_root: Path, version: str) -> tuple[Path, bool]:
-    """Ensure the broker's jars are in ``<cache_root>/kafka/<version>/libs``.
-
-    Returns the libs directory and whether Maven had to run (False: the cache was complete).
-    Resolution goes to a temporary directory that is renamed into place, so an interrupted or
-    concurrent run never leaves a half-filled cache that looks complete.
-    """
-    base = cache_root / "kafka" / version
-    libs = base / "libs"
-    pom = render_pom(version)
-    digest = hashlib.sha256(pom.encode()).hexdigest()
-    if _libs_complete(libs, digest):
-        return libs, False
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise ServicesError("Maven (`mvn`) is required to fetch the Kafka jars; install it")
-    base.mkdir(parents=True, exist_ok=True)
-    (base / "pom.xml").write_text(pom, encoding="utf-8")
-    staging = base / f"libs.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    goal = f"{DEPENDENCY_PLUGIN}:copy-dependencies"
-    cmd = [mvn, "-q", "-B", "-f", str(base / "pom.xml"), goal, "-DincludeScope=runtime"]
-    cmd.append(f"-DoutputDirectory={staging}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise ServicesError(f"Maven could not resolve Kafka {version}:\n{tail}")
-    jars = sorted(p.name for p in staging.glob("*.jar"))
-    if not any(j.startswith(f"kafka_{SCALA_BINARY}-") for j in jars):
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ServicesError(f"Maven finished but no kafka_{SCALA_BINARY} jar was copied")
-    (staging / _COMPLETE_MARKER).write_text("\n".join([digest, *jars]) + "\n", encoding="utf-8")
-    if _libs_complete(libs, digest):  # a concurrent resolution finished first
-        shutil.rmtree(staging, ignore_errors=True)
-        return libs, True
-    shutil.rmtree(libs, ignore_errors=True)
-    staging.rename(libs)
-    return libs, True
 
 
 def new_cluster_id() -> str:
@@ -296,12 +203,12 @@ class KafkaNode:
         self._logging_file().write_text(self._logging_config(), encoding="utf-8")
 
     def _logging_file(self) -> Path:
-        name = "log4j2.properties" if _major(self.version) >= 4 else "log4j.properties"
+        name = "log4j2.properties" if major_version(self.version) >= 4 else "log4j.properties"
         return self.home / name
 
     def _logging_config(self) -> str:
         log = self.server_log
-        if _major(self.version) >= 4:
+        if major_version(self.version) >= 4:
             lines = [
                 "status = warn",
                 "appender.file.type = RollingFile",
@@ -332,7 +239,7 @@ class KafkaNode:
 
     def _java_cmd(self, main: str, *args: str, heap: str) -> list[str]:
         logging_file = self._logging_file()
-        if _major(self.version) >= 4:
+        if major_version(self.version) >= 4:
             # No log4j2 shutdown hook: Kafka logs while exiting, which made log4j2 warn on stdout.
             log_opts = [
                 f"-Dlog4j2.configurationFile={logging_file}",
