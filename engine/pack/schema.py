@@ -7,41 +7,30 @@ expressions (see docs in the README); everything else is plain data.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field
 
-Id = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-Duration = Annotated[
-    str | int | float,
-    Field(
-        description="A duration such as '30m', '12h', '7d' (or seconds as a number), or the "
-        "name of a duration constant."
-    ),
-]
-ConsentNeed = Literal["required", "none"]
-ConstantValue = Annotated[
-    str | int | float | bool,
-    Field(description="A duration ('4h'), a number, a string or true/false."),
-]
-Expr = Annotated[str, Field(description="An expression in Tact's expression language.")]
-ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
-# A YAML date (2026-11-27) or timestamp arrives as a date/datetime; anything else as text.
-CalendarValue = Annotated[
-    datetime | date | str,
-    Field(description="A date (2026-11-27) or a date and time (2026-11-27T09:00, with an "
-          "optional offset such as +01:00)."),
-]
-MapValue = Literal["str", "int", "float", "bool"]
-FieldType = Literal["str", "int", "float", "number", "bool", "time", "list", "map", "any"]
+# Re-exported (``X as X``): the pack compiler and the reference read them as schema.X.
+from engine.pack.schema_state import Context as Context
+from engine.pack.schema_state import MapDecl as MapDecl
+from engine.pack.schema_state import MapPut as MapPut
+from engine.pack.schema_state import SetDecl as SetDecl
+from engine.pack.schema_state import Trigger as Trigger
+from engine.pack.schema_state import Update as Update
+from engine.pack.schema_types import CalendarValue as CalendarValue
+from engine.pack.schema_types import ClockTime as ClockTime
+from engine.pack.schema_types import ConsentNeed as ConsentNeed
+from engine.pack.schema_types import ConstantValue as ConstantValue
+from engine.pack.schema_types import Duration as Duration
+from engine.pack.schema_types import Expr as Expr
+from engine.pack.schema_types import FieldType as FieldType
+from engine.pack.schema_types import Id as Id
+from engine.pack.schema_types import MapValue as MapValue
+from engine.pack.schema_types import StrictModel
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Settings(_Model):
+class Settings(StrictModel):
     """Engine behaviour that belongs to the pack (set at most once across its files)."""
 
     timezone_attribute: Id = Field("tz", description="Customer attribute holding an IANA zone.")
@@ -56,7 +45,7 @@ class Settings(_Model):
     )
 
 
-class EventType(_Model):
+class EventType(StrictModel):
     """An event type the pack listens to, and the fields of its data."""
 
     description: str = Field("", description="What the event means, for people.")
@@ -66,109 +55,7 @@ class EventType(_Model):
     )
 
 
-class Trigger(_Model):
-    """Event type(s), with a condition, that start or end a context."""
-
-    on: Id | list[Id] = Field(description="Event type(s).")
-    when: Expr | None = Field(None, description="Only when this condition holds.")
-
-
-class Context(_Model):
-    """A named situation in the customer's life, on from a start event until an end or ttl."""
-
-    description: str = Field("", description="What the situation is, for people.")
-    ttl: Duration | None = Field(None, description="How long the context lasts once started.")
-    start: list[Id | Trigger] = Field(description="Events (with conditions) that start it.")
-    end: list[Id | Trigger] = Field(default_factory=list, description="Events that end it.")
-    key: Expr | None = Field(
-        None, description="One instance per value of this expression (e.g. "
-        "event.data.quote_id), read on every start and end event: an end ends only its own "
-        "instance; context.<name> is true while any instance is active; "
-        "context_active(name, key) asks about one.",
-    )
-
-
-class Update(_Model):
-    """A state update applied when an event arrives, before rules are evaluated."""
-
-    id: Id | None = Field(None, description="A name, for error messages and explain.")
-    on: Id | list[Id] = Field(description="Event type(s) that apply it.")
-    when: Expr | None = Field(None, description="Only when this condition holds.")
-    set: dict[Id, Expr | int | float | bool] = Field(
-        default_factory=dict, description="Attributes to set from expressions."
-    )
-    increment: dict[Id, Expr | int | float] = Field(
-        default_factory=dict, description="Counters to add to."
-    )
-    reset: list[Id] = Field(default_factory=list, description="Counters to set to zero.")
-    count_in_window: dict[Id, Duration] = Field(
-        default_factory=dict, description="Windowed counts: name -> window length."
-    )
-    timestamp: list[Id] = Field(
-        default_factory=list, description="Timestamps to set to the event's time."
-    )
-    key: Expr | None = Field(
-        None, description="Keyed counters and timestamps: increment, reset and timestamp "
-        "apply to this key's instance only (e.g. event.data.order), read on every trigger; "
-        "read one with counter(name, key) or timestamp(name, key).",
-    )
-    merge_attributes: Expr | None = Field(None, description="A map merged into attributes.")
-    merge_consent: Expr | None = Field(None, description="A map of channel -> bool merged.")
-    add: dict[Id, Expr] = Field(
-        default_factory=dict,
-        description="Sets to add to: set -> the member (text), or a list of members; "
-        "adding a member again restarts its ttl.",
-    )
-    remove: dict[Id, Expr] = Field(
-        default_factory=dict,
-        description="Sets to remove from: set -> the member(s); maps: map -> the key, or a "
-        "list of keys.",
-    )
-    put: MapPut | list[MapPut] = Field(
-        default_factory=list,
-        description="Maps to write: the value under the key; putting a key again restarts "
-        "its ttl.",
-    )
-
-
-class MapPut(_Model):
-    """One value written into a map, under a key."""
-
-    map: Id = Field(description="The map (declared under maps:).")
-    key: Expr = Field(description="The key: text or a whole number, e.g. event.data.sku.")
-    value: Expr = Field(description="The value, of the map's declared type.")
-
-
-class MapDecl(_Model):
-    """A map of keys to values kept per customer, each entry expiring on its own (e.g. the
-    price each product was last seen at): customer.maps.<name>[key] in expressions."""
-
-    description: str = Field("", description="What the map holds, for people.")
-    value: MapValue = Field(description="The type of its values.")
-    ttl: Duration | None = Field(
-        None, description="How long an entry stays after it was last put (event time); "
-        "default: until removed."
-    )
-    max: int = Field(
-        100, ge=1, le=1000, description="Most entries kept; beyond it the oldest goes."
-    )
-
-
-class SetDecl(_Model):
-    """A set of text members kept per customer, each expiring on its own (e.g. the
-    categories returned in the last 30 days): customer.sets.<name> in expressions."""
-
-    description: str = Field("", description="What the set holds, for people.")
-    ttl: Duration | None = Field(
-        None, description="How long a member stays after it was last added (event time); "
-        "default: until removed."
-    )
-    max: int = Field(
-        100, ge=1, le=1000, description="Most members kept; beyond it the oldest goes."
-    )
-
-
-class Preferred(_Model):
+class Preferred(StrictModel):
     preferred: Id = Field(description="A customer attribute naming the channel they prefer.")
 
 
@@ -180,7 +67,7 @@ Choose = Annotated[
 ]
 
 
-class Goal(_Model):
+class Goal(StrictModel):
     """What a message is for: a goal event after it, within a window, converts it."""
 
     event: Id = Field(description="The goal event type, e.g. purchase.")
@@ -190,14 +77,14 @@ class Goal(_Model):
     )
 
 
-class NpsKpi(_Model):
+class NpsKpi(StrictModel):
     """Net Promoter Score: the event carrying the answer (a whole number, 0 to 10)."""
 
     event: Id = Field(description="The survey's event type, e.g. nps_submitted.")
     score: Expr = Field(description="The answer on that event, e.g. event.data.score.")
 
 
-class ScaledKpi(_Model):
+class ScaledKpi(StrictModel):
     """CSAT or CES: the event carrying the answer (a whole number, 1 to its scale)."""
 
     event: Id = Field(description="The survey's event type, e.g. csat_submitted.")
@@ -207,7 +94,7 @@ class ScaledKpi(_Model):
     )
 
 
-class Kpis(_Model):
+class Kpis(StrictModel):
     """Experience KPIs read from survey events, for tact report and the dashboard."""
 
     nps: NpsKpi | None = Field(None, description="% promoters (9-10) - % detractors (0-6).")
@@ -215,7 +102,7 @@ class Kpis(_Model):
     ces: ScaledKpi | None = Field(None, description="The mean answer.")
 
 
-class Message(_Model):
+class Message(StrictModel):
     """A message in the catalog: what may be sent, on which channels, with which params."""
 
     category: Id = Field(description="Its category (caps, policies and consent use it).")
@@ -236,7 +123,7 @@ class Message(_Model):
     )
 
 
-class ConsentSection(_Model):
+class ConsentSection(StrictModel):
     """Which sends need the customer's consent on the channel (default: all of them)."""
 
     channels: dict[Id, ConsentNeed] = Field(
@@ -247,7 +134,7 @@ class ConsentSection(_Model):
     )
 
 
-class Scope(_Model):
+class Scope(StrictModel):
     """Which candidate messages a policy applies to; an empty list means all."""
 
     categories: list[Id] = Field(default_factory=list, description="Only these categories.")
@@ -255,7 +142,7 @@ class Scope(_Model):
     channels: list[Id] = Field(default_factory=list, description="Only these channels.")
 
 
-class Policy(_Model):
+class Policy(StrictModel):
     """Suppress matching messages while a condition holds; the policy id is the reason."""
 
     description: str = Field("", description="Why the policy exists, for people.")
@@ -279,14 +166,14 @@ class QuietHours(Scope):
     end: ClockTime = Field(description="'HH:MM' local time it ends; before start: next day.")
 
 
-class Holdout(_Model):
+class Holdout(StrictModel):
     """A control group: this percent of customers never gets the rule's message."""
 
     percent: float = Field(gt=0, le=100, description="Share of customers held out.")
     salt: str = Field(min_length=1, description="Change it to draw a new group.")
 
 
-class Send(_Model):
+class Send(StrictModel):
     """Which message a rule sends, with overrides."""
 
     message: Id = Field(description="A message of the catalog.")
@@ -297,7 +184,7 @@ class Send(_Model):
     )
 
 
-class Active(_Model):
+class Active(StrictModel):
     """A campaign window: the rule fires only for events dated from ``from`` until ``until``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -312,7 +199,7 @@ class Active(_Model):
     tz: str = Field("UTC", description="The IANA zone the dates and times are read in.")
 
 
-class Rule(_Model):
+class Rule(StrictModel):
     """When an event comes in and the conditions hold, send a message (now or later)."""
 
     id: Id = Field(description="The rule's name, in decisions and explain.")
@@ -344,7 +231,7 @@ class Rule(_Model):
     enabled: bool = Field(True, description="false: the rule is kept but never fires.")
 
 
-class Schedule(_Model):
+class Schedule(StrictModel):
     """When a campaign runs: once (``at``) or on a cron (``cron``), read in ``tz``."""
 
     at: CalendarValue | None = Field(
@@ -356,7 +243,7 @@ class Schedule(_Model):
     tz: str = Field("UTC", description="The IANA zone 'at' and 'cron' are read in.")
 
 
-class Campaign(_Model):
+class Campaign(StrictModel):
     """A scheduled audience send: at each run, every known customer whose state meets
     ``audience`` is decided for ``send`` through the usual policies, caps and quiet hours."""
 
@@ -377,7 +264,7 @@ class Campaign(_Model):
     enabled: bool = Field(True, description="false: checked, never run.")
 
 
-class RuleFile(_Model):
+class RuleFile(StrictModel):
     """One YAML file of a rule pack."""
 
     pack: str | None = Field(None, description="The pack's name (once per pack).")
