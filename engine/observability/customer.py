@@ -13,6 +13,7 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.campaigns.schedule import run_time
 from engine.models.state import KEY_SEP, CustomerState, RecentDecision
 
 #: What a masked attribute's value shows.
@@ -44,6 +45,21 @@ def mask_attributes(attributes: Mapping[str, Any], pii: Collection[str]) -> dict
     return {name: MASK if name in pii else value for name, value in attributes.items()}
 
 
+def campaign_runs(runs: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The campaign runs the customer was decided for, the latest decided first: each with
+    its campaign and scheduled time read from the run id (None when it is not one)."""
+    out = []
+    for run, decided in sorted(runs.items(), key=lambda item: item[1], reverse=True):
+        try:
+            campaign, scheduled = run_time(run)
+        except ValueError:  # shown as stored: the view never hides what the state holds
+            out.append({"run": run, "campaign": None, "scheduled": None, "decided": iso(decided)})
+            continue
+        out.append({"run": run, "campaign": campaign, "scheduled": iso(scheduled),
+                    "decided": iso(decided)})
+    return out
+
+
 def customer_view(
     st: CustomerState,
     *,
@@ -52,8 +68,9 @@ def customer_view(
     windows: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """What the operator sees of ``st`` at ``now`` (epoch seconds): attributes (masked),
-    consent, counters, windows, contexts, pending follow-ups (earliest due first), recent
-    messages and decisions (newest first). ``windows`` (name -> length in seconds, from the
+    consent, counters, timestamps, sets (member -> time added), maps, windows, contexts,
+    pending follow-ups (earliest due first), campaign runs decided, recent messages and
+    decisions (newest first). ``windows`` (name -> length in seconds, from the
     rule pack) adds how many of each window's events are still inside it."""
     window_rows: dict[str, Any] = {}
     for name, times in st.windows.items():
@@ -78,6 +95,8 @@ def customer_view(
         "consent": dict(st.consent),
         "counters": {shown(entry): value for entry, value in st.counters.items()},
         "timestamps": {shown(entry): iso(at) for entry, at in st.timestamps.items()},
+        "sets": {name: {member: iso(added) for member, added in members.items()}
+                 for name, members in st.sets.items()},
         "maps": {name: {key: {"value": value, "put": iso(at)}
                         for key, (value, at) in entries.items()}
                  for name, entries in st.maps.items()},
@@ -89,6 +108,7 @@ def customer_view(
              "event_id": f.event.get("id") if isinstance(f.event.get("id"), str) else None}
             for f in sorted(st.followups, key=lambda f: f.due)
         ],
+        "campaigns": campaign_runs(st.campaigns),
         "messages": [
             {"message": h.message, "channel": h.channel, "category": h.category, "at": iso(h.at),
              "held": h.held}  # held: held out (not sent), counted for cooldowns and caps

@@ -34,6 +34,7 @@ TOKEN = "customer-view-test-token"
 CUSTOMER = "c-view-1"
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 BOLD = "<b>x</b>"  # a parcel's and a product's key: shown as these characters, never bold
+RUN = "weekend_gold@20261127T090000Z"  # a run of rules/campaigns.yaml's weekend_gold
 
 READ_PAGE = """
 const t = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -42,6 +43,7 @@ return {ready: document.body.dataset.ready || "", status: t("status").textConten
         customer: t("customer-id").textContent, attributes: rows("attributes"),
         consent: rows("consent"), decisions: rows("decisions"), messages: rows("messages"),
         counters: rows("counters"), timestamps: rows("timestamps"), maps: rows("maps"),
+        sets: rows("sets"), campaigns: rows("campaigns"),
         trace: t("trace-hint").textContent, pwned: window.__pwned || 0,
         injected: document.querySelectorAll("main script, main img, main b").length};
 """
@@ -65,6 +67,11 @@ def _events(now: str) -> list[dict[str, Any]]:
          "data": {"parcel": BOLD, "carrier": "UPS"}},
         {"id": "cv-4", "customer": CUSTOMER, "type": "product_page_viewed", "at": now,
          "data": {"sku": BOLD, "price": 80}},
+        {"id": "cv-5", "customer": CUSTOMER, "type": "item_returned", "at": now,
+         "data": {"order": "O-1", "category": BOLD}},
+        # what the campaign fan-out sends each customer of a run
+        {"id": f"{RUN}/{CUSTOMER}", "customer": CUSTOMER, "type": "campaign", "at": now,
+         "data": {"campaign": "weekend_gold", "run": RUN}},
     ]
 
 
@@ -115,7 +122,8 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
 
         async def decided() -> dict[str, Any] | None:
             status, _, view = await _get(url, TOKEN)
-            ready = status == 200 and view["decisions"] and view["maps"] and view["counters"]
+            ready = status == 200 and view["decisions"] and view["maps"] and view["counters"] \
+                and view["sets"] and view["campaigns"]
             return view if ready else None
 
         view = await until(decided, 30, "the customer's decisions in the view", interval=0.3)
@@ -133,6 +141,12 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
         stamp = view["timestamps"][f"last_failed_delivery[{BOLD}]"]
         entry = view["maps"]["last_viewed_price"][BOLD]
         assert entry["value"] == 80.0 and entry["put"] == stamp
+        # a set's members with the time each was added; the campaign runs decided
+        added = view["sets"]["returned_categories"][BOLD]
+        assert added == stamp
+        assert [(c["run"], c["campaign"], c["scheduled"]) for c in view["campaigns"]] == [
+            (RUN, "weekend_gold", "2026-11-27T09:00:00+00:00")]
+        decided = view["campaigns"][0]["decided"]
 
         # the JSON is behind the token; an unknown customer is a 404
         assert (await _get(url))[0] == 401
@@ -154,6 +168,7 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
         shown = json.loads(cli.stdout)
         assert shown["attributes"]["email"] == "•••"
         assert [d["id"] for d in shown["decisions"]] == [d["id"] for d in view["decisions"]]
+        assert shown["sets"] == view["sets"] and shown["campaigns"] == view["campaigns"]
 
         if not CHROMIUM.exists():
             pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver")
@@ -185,5 +200,7 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
     assert [f"failed_deliveries[{BOLD}]", "1"] in page["counters"]
     assert [f"last_failed_delivery[{BOLD}]", stamp] in page["timestamps"]
     assert ["last_viewed_price", BOLD, "80", stamp] in page["maps"]
+    assert page["sets"] == [["returned_categories", BOLD, added]]
+    assert page["campaigns"] == [["weekend_gold", RUN, "2026-11-27T09:00:00+00:00", decided]]
     assert landed == f"{url}#token={TOKEN}"
     assert refused["ready"] == "error" and "401" in refused["status"]

@@ -152,3 +152,42 @@ def test_the_view_shows_keyed_instances_by_key_and_map_entries() -> None:
     assert view["timestamps"] == {"missed[P-1]": "1970-01-01T00:00:00+00:00"}
     assert view["maps"] == {"last_price": {"SKU-1": {"value": 9.5,
                                                      "put": "1970-01-02T00:00:00+00:00"}}}
+
+
+def test_the_view_shows_set_members_and_campaign_runs_newest_first() -> None:
+    st = CustomerState("c1", sets={"returned": {"shoes": 0.0, "<b>x</b>": 86400.0}},
+                       campaigns={"weekend@19700101T000000Z": 3600.0,
+                                  "weekend@19700102T000000Z": 90000.0,
+                                  "not a run id": 7200.0})
+    view = customer_view(st, now=90000.0)
+    assert view["sets"] == {"returned": {"shoes": "1970-01-01T00:00:00+00:00",
+                                         "<b>x</b>": "1970-01-02T00:00:00+00:00"}}
+    assert view["campaigns"] == [
+        {"run": "weekend@19700102T000000Z", "campaign": "weekend",
+         "scheduled": "1970-01-02T00:00:00+00:00", "decided": "1970-01-02T01:00:00+00:00"},
+        {"run": "not a run id", "campaign": None, "scheduled": None,
+         "decided": "1970-01-01T02:00:00+00:00"},
+        {"run": "weekend@19700101T000000Z", "campaign": "weekend",
+         "scheduled": "1970-01-01T00:00:00+00:00", "decided": "1970-01-01T01:00:00+00:00"},
+    ]
+
+
+def test_the_view_of_a_customer_decided_for_a_campaign_run() -> None:
+    """The run id the core records as it decides a campaign event is in the view."""
+    pack = PACK + """
+campaigns:
+  - id: weekend
+    schedule: {at: "2030-01-04T10:00"}
+    send: nudge
+"""
+    harness = Harness.from_text(pack)
+    try:
+        harness.customer("c2", consent={"push": True})
+        run = "weekend@20300104T100000Z"
+        harness.emit("c2", "campaign", {"campaign": "weekend", "run": run})
+        runs = customer_view(harness.state("c2"), now=harness.clock.ts)["campaigns"]
+    finally:
+        harness.close()
+    assert [(r["run"], r["campaign"], r["scheduled"]) for r in runs] == [
+        (run, "weekend", "2030-01-04T10:00:00+00:00")]
+    assert runs[0]["decided"] is not None
