@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--same-trigger", action="store_true", help="every rule on one event type")
     ap.add_argument("--no-match", action="store_true", help="no rule qualifies (matching only)")
     ap.add_argument("--no-gc", action="store_true", help="garbage collector off while counted")
+    ap.add_argument("--gen0", type=int, default=0, help="gc.set_threshold(N, ...) if given")
+    ap.add_argument("--freeze", action="store_true",
+                    help="gc.freeze() after loading, as the worker does (the pack leaves the GC)")
     args = ap.parse_args(argv)
     pack = load_pack_text(pack_yaml(args.rules, same_trigger=args.same_trigger,
                                     no_match=args.no_match))
@@ -46,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     decide(pack, make_states(seeds), batch)  # warm-up: memos, first-call costs
     states = make_states(seeds)
     gc.collect()
+    if args.freeze:
+        gc.freeze()
+    if args.gen0:
+        gc.set_threshold(args.gen0, 50, 100)
     if args.no_gc:
         gc.disable()
     _instrument(True)
