@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine.campaigns.fanout import FanOut, Progress
+from engine.campaigns.fanout import CustomerPages, FanOut, Progress
 from engine.campaigns.memory import DecidingSink, MemoryCheckpoints, MemoryPages
+from engine.campaigns.redis import RedisPages
 from engine.errors import CampaignError
 from engine.models.event import Envelope
 from engine.pack.model import RulePack
 from engine.pipeline import BatchResult
 from engine.state.base import StateStore
 from engine.state.memory import MemoryStateStore
+from engine.state.redis import RedisStateStore
 from engine.worker.process import BatchProcessor, InRecord
 from engine.worker.stats import WorkerStats
 
@@ -61,13 +63,12 @@ class Engine:
 
     async def run_campaign(self, campaign: str, at: float) -> tuple[Progress, BatchResult]:
         """Run (or resume) ``campaign``'s run scheduled at ``at`` over every customer in
-        the store (a memory store: :class:`CampaignError` otherwise), each page decided as
-        it goes, every event dated ``at``. Returns the run's progress and what it decided."""
+        the store (memory or Redis), each page decided as it goes, every event dated ``at``.
+        Returns the run's progress and what it decided."""
         found = self.pack.campaigns.get(campaign)
         if found is None:
             raise CampaignError(f"no campaign {campaign!r} in pack {self.pack.name}")
-        if not isinstance(self.store, MemoryStateStore):
-            raise CampaignError("embedded campaigns walk a memory store only")
+        pages, partitions = self._customer_pages()
         result = BatchResult()
 
         async def decide(batch: Sequence[Envelope]) -> None:
@@ -76,6 +77,14 @@ class Engine:
         async def no_wait(_seconds: float) -> None:  # event time: nothing to wait for
             return None
 
-        fanout = FanOut(MemoryPages(self.store), DecidingSink(decide), self.campaign_runs,
-                        self.store.partitions() or [0], clock=lambda: at, sleep=no_wait)
+        fanout = FanOut(pages, DecidingSink(decide), self.campaign_runs, partitions,
+                        clock=lambda: at, sleep=no_wait)
         return await fanout.run(found, at), result
+
+    def _customer_pages(self) -> tuple[CustomerPages, list[int]]:
+        """Where a campaign finds every known customer, and in which partitions."""
+        if isinstance(self.store, MemoryStateStore):
+            return MemoryPages(self.store), self.store.partitions() or [0]
+        if isinstance(self.store, RedisStateStore):  # embedded: every customer in partition 0
+            return RedisPages(self.store.client, self.store.prefix), [0]
+        raise CampaignError(f"embedded campaigns cannot walk {type(self.store).__name__}")

@@ -89,6 +89,10 @@ async def _run(pack: RulePack, sc: Scenario, target: Target, prefix: str) -> lis
                 res = await engine.process([env])
                 decisions += res.decisions
                 duplicate = any(o.status == "duplicate" for o in res.outcomes)
+            elif step.campaign is not None:  # a SCAN of the customers Redis holds
+                _, res = await engine.run_campaign(step.campaign, step.at.timestamp())
+                decisions += res.decisions
+                duplicate = any(o.status == "duplicate" for o in res.outcomes)
         finally:
             await store.close()
         expect = sc.expect.get(step.id)
