@@ -18,8 +18,8 @@ from engine.cli.worker import Prefix, RedisUrl
 def customer(customer: Customer, redis_url: RedisUrl = None, redis_prefix: Prefix = "tact:",
              partition: Partition = None) -> None:
     """One customer as JSON: attributes (TACT_PII_ATTRIBUTES masked), consent, counters,
-    sets, maps, windows, contexts, pending follow-ups, campaign runs decided, recent
-    messages and the last decisions."""
+    sets, maps, windows, contexts, pending follow-ups, campaign runs decided, engagement
+    per channel (opens and clicks), recent messages and the last decisions."""
     from engine.observability.customer import customer_view
     from engine.state.redis.quarantine import inspect
 

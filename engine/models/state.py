@@ -47,6 +47,7 @@ from engine.models.wire_checks import (
     _contexts,
     _counters,
     _customer,
+    _engaged,
     _followups,
     _history,
     _last_event,
@@ -95,6 +96,8 @@ class CustomerState:
     maps: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
     # campaign run id -> event time this customer was decided for it (exactly once per run)
     campaigns: dict[str, float] = field(default_factory=dict)
+    # channel -> [times opened, times clicked] (``choose: engaged``; engine/pipeline/engagement)
+    engaged: dict[str, list[list[float]]] = field(default_factory=dict)
 
     def remember(self, decision: RecentDecision) -> None:
         """Keep ``decision`` among the last :data:`RECENT_DECISIONS` (the oldest goes)."""
@@ -129,7 +132,7 @@ class CustomerState:
         # the optional fields, up to the last one that holds something (all of them when a
         # newer release's elements follow): an older state reads the same
         optional: list[Any] = [self.sets, self.touches, self.bounced, self.recent, self.maps,
-                               self.campaigns]
+                               self.campaigns, self.engaged]
         n = len(optional) if self.extra else next(
             (i + 1 for i in range(len(optional) - 1, -1, -1) if optional[i]), 0)
         if n:
@@ -182,11 +185,12 @@ class CustomerState:
             recent = _recent(w[_LENGTH + 3]) if n > _LENGTH + 3 else []
             maps = _maps(w[_LENGTH + 4]) if n > _LENGTH + 4 else {}
             campaigns = _campaigns(w[_LENGTH + 5]) if n > _LENGTH + 5 else {}
+            engaged = _engaged(w[_LENGTH + 6]) if n > _LENGTH + 6 else {}
         except (TypeError, StateDecodeError):
             return cls._checked(w)
         return cls(customer, version, attributes, consent, counters, windows, timestamps,
                    contexts, records, seen, pending, last_event, tuple(w[_KNOWN:]), sets,
-                   touches, bounced, recent, maps, campaigns)
+                   touches, bounced, recent, maps, campaigns, engaged)
 
     @classmethod
     def _checked(cls, w: Any) -> CustomerState:
@@ -216,5 +220,6 @@ class CustomerState:
             recent=_recent(w[_LENGTH + 3]) if len(w) > _LENGTH + 3 else [],
             maps=_maps(w[_LENGTH + 4]) if len(w) > _LENGTH + 4 else {},
             campaigns=_campaigns(w[_LENGTH + 5]) if len(w) > _LENGTH + 5 else {},
+            engaged=_engaged(w[_LENGTH + 6]) if len(w) > _LENGTH + 6 else {},
         )
 

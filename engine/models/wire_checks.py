@@ -225,10 +225,24 @@ def _campaigns(v: Any) -> dict[str, float]:
     return _numbers(v, "campaigns")
 
 
+def _engaged(v: Any) -> dict[str, list[list[float]]]:
+    expected = "a map of channel -> [times opened, times clicked]"
+    _string_keys(v, "engaged", expected)
+    try:
+        for kinds in v.values():
+            if type(kinds) is not list or len(kinds) != 2 or not _LIST.issuperset(
+                    map(type, kinds)):
+                raise TypeError
+            sum(kinds[0], 0.0), sum(kinds[1], 0.0)
+    except TypeError:
+        raise _bad("engaged", expected) from None
+    return v  # type: ignore[no-any-return]
+
+
 _NO_DATA: dict[str, Any] = {}
 _LENGTH = 13  # WIRE_VERSION and the 12 fields every state has
-_KNOWN = _LENGTH + 6  # and the optional ones (sets, touches, bounced, recent, maps,
-# campaigns); then a newer release's elements
+_KNOWN = _LENGTH + 7  # and the optional ones (sets, touches, bounced, recent, maps,
+# campaigns, engaged); then a newer release's elements
 #: how many of WIRE_FIELDS every state has (the optional ones follow them)
 REQUIRED_FIELDS = _LENGTH - 1
 
@@ -256,5 +270,6 @@ OPTIONAL_WIRE_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
     ("recent", _recent),
     ("maps", _maps),
     ("campaigns", _campaigns),
+    ("engaged", _engaged),
 )
 

@@ -60,6 +60,16 @@ def campaign_runs(runs: Mapping[str, float]) -> list[dict[str, Any]]:
     return out
 
 
+def engagement_rows(engaged: Mapping[str, list[list[float]]]) -> dict[str, dict[str, Any]]:
+    """Per channel, the opens and clicks kept for ``choose: engaged`` (the pack's longest
+    engaged window, as of the last one) and the time of the latest, most engaged first."""
+    kept = [(channel, len(opened), len(clicked), max(opened[-1:] + clicked[-1:]))
+            for channel, (opened, clicked) in engaged.items() if opened or clicked]
+    kept.sort(key=lambda row: -(row[1] + row[2]))  # stable: ties as stored
+    return {channel: {"opened": opened, "clicked": clicked, "last": iso(last)}
+            for channel, opened, clicked, last in kept}
+
+
 def customer_view(
     st: CustomerState,
     *,
@@ -69,7 +79,8 @@ def customer_view(
 ) -> dict[str, Any]:
     """What the operator sees of ``st`` at ``now`` (epoch seconds): attributes (masked),
     consent, counters, timestamps, sets (member -> time added), maps, windows, contexts,
-    pending follow-ups (earliest due first), campaign runs decided, recent messages and
+    pending follow-ups (earliest due first), campaign runs decided, engagement per channel
+    (opens and clicks, most engaged first), recent messages and
     decisions (newest first). ``windows`` (name -> length in seconds, from the
     rule pack) adds how many of each window's events are still inside it."""
     window_rows: dict[str, Any] = {}
@@ -109,6 +120,7 @@ def customer_view(
             for f in sorted(st.followups, key=lambda f: f.due)
         ],
         "campaigns": campaign_runs(st.campaigns),
+        "engaged": engagement_rows(st.engaged),
         "messages": [
             {"message": h.message, "channel": h.channel, "category": h.category, "at": iso(h.at),
              "held": h.held}  # held: held out (not sent), counted for cooldowns and caps

@@ -9,20 +9,29 @@ from engine.campaigns.schedule import Schedule
 from engine.dsl.calendar import describe as when
 from engine.dsl.calendar import zone
 from engine.dsl.compiler import CompiledExpr, Evaluator
+from engine.dsl.durations import format_duration
 from engine.dsl.timefns import MAX_TS, MIN_TS
 from engine.errors import RuleIssue, SourceLocation
 
 Param = CompiledExpr | int | float | bool
 
+ENGAGED_WITHIN = 90 * 86400.0  # ``choose: engaged``: opens and clicks of the last 90 days
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelChoice:
     """One channel per moment: the first of the rule's channels, in order, that passes every
-    check; with ``preferred``, the channel that customer attribute names goes first."""
+    check; with ``preferred``, the channel that customer attribute names goes first; with
+    ``engaged`` (a window in seconds), the channels by the customer's opens and clicks in
+    that window, most first (engine/pipeline/engagement)."""
 
     preferred: str | None = None
+    engaged: float | None = None
 
     def describe(self) -> str:
+        if self.engaged is not None:
+            return f"most engaged (opens and clicks in {format_duration(self.engaged)}), " \
+                "then in order"
         return f"preferred ({self.preferred}), then in order" if self.preferred else "first"
 
 
@@ -271,9 +280,15 @@ class RulePack:
     # event type -> the experience KPIs it carries (engine/pipeline/kpis)
     kpis: dict[str, tuple[KpiDef, ...]] = field(default_factory=dict, repr=False)
     campaigns: dict[str, CampaignDef] = field(default_factory=dict)  # id -> scheduled send
+    # the longest ``choose: engaged`` window: how long opens and clicks are kept (0: not kept)
+    engaged_within: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         self.rules_by_id = {r.id: r for r in self.rules}
+        self.engaged_within = max(
+            (c.engaged for c in (*(r.choice for r in self.rules),
+                                 *(m.choice for m in self.messages.values()))
+             if c is not None and c.engaged is not None), default=0.0)
         goals: dict[str, set[str]] = {}
         for r in self.rules:
             if r.goal is not None:

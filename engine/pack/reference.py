@@ -38,7 +38,8 @@ _ALIASES: list[tuple[object, str]] = [
     (S.ConstantValue, "duration, number, text or true/false"),
     (S.FieldType, "type"),
     (S.ConsentNeed, "`required` or `none`"),
-    (S.Choose, "`all`, `first` or {preferred: attribute}"),
+    (S.Choose, "`all`, `first`, `engaged`, {preferred: attribute} or {engaged: {within: "
+     "duration}}"),
 ]
 _PLAIN = {str: "text", int: "whole number", float: "number", bool: "true/false"}
 _TYPE_WORDS = {

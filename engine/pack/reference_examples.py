@@ -152,6 +152,10 @@ messages:
     choose: first                 # one channel only: the first that may send
     params: {first_name: customer.attributes.first_name}
     cooldown: 24h                 # at most once a day, across channels
+  weekly_picks:
+    category: promotion
+    channels: [push, email]
+    choose: engaged               # where they opened and clicked most in 90 days, then in order
   order_receipt:
     category: service
     channels: [email]

@@ -59,11 +59,28 @@ class Preferred(StrictModel):
     preferred: Id = Field(description="A customer attribute naming the channel they prefer.")
 
 
+class Engagement(StrictModel):
+    """Which opens and clicks count (message_opened, message_clicked)."""
+
+    within: Duration = Field("90d", description="How far back opens and clicks count.")
+
+
+class Engaged(StrictModel):
+    """The channel the customer engages with most first, then the others in order; ties
+    and no history keep the order."""
+
+    engaged: Engagement = Field(
+        description="The channel this customer opened and clicked most within the window."
+    )
+
+
 Choose = Annotated[
-    Literal["all", "first"] | Preferred,
+    Literal["all", "first", "engaged"] | Preferred | Engaged,
     Field(description="How many channels carry one message: 'all' (default) of them; the "
-          "'first' in order that passes every check; or the customer's preferred channel "
-          "first, then the others in order ({preferred: attribute})."),
+          "'first' in order that passes every check; the customer's preferred channel "
+          "first, then the others in order ({preferred: attribute}); or the channel they "
+          "engaged with most (opens and clicks, 90 days), then the others in order "
+          "('engaged', or {engaged: {within: 30d}})."),
 ]
 
 

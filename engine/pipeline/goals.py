@@ -23,6 +23,7 @@ from engine.models.decision import Decision
 from engine.models.state import CustomerState, Touch
 from engine.outcomes.events import FAILED, HARD_BOUNCE, METRIC_OF
 from engine.pack.model import CompiledRule, RulePack
+from engine.pipeline.engagement import record_engagement
 from engine.pipeline.guards import RuleFault, describe
 from engine.pipeline.state_ops import Env
 
@@ -94,11 +95,14 @@ def delivery_report(pack: RulePack, etype: str, data: dict[str, Any], st: Custom
                     now: float, facts: Facts) -> str | None:
     """An outcome event (delivered, opened, clicked, failed): counted for its rule and
     message when the pack has them (nothing else reaches the report's keys); a hard bounce
-    marks its channel bounced. Returns the metric, or None."""
+    marks its channel bounced; an open or click is kept for ``choose: engaged``. Returns
+    the metric, or None."""
     metric = METRIC_OF.get(etype)
     if metric is None:
         return None
     rule, message, channel = data.get("rule"), data.get("message"), data.get("channel")
+    if pack.engaged_within:
+        record_engagement(st, etype, channel, now, pack.channels, pack.engaged_within)
     if etype == FAILED and data.get("reason") == HARD_BOUNCE and isinstance(channel, str):
         st.bounced[channel] = now
     if (isinstance(rule, str) and isinstance(message, str) and rule in pack.rules_by_id

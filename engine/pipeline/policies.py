@@ -326,7 +326,7 @@ class Arbiter:
         one that passes would wait for quiet hours to end, the first of those. Channels
         before it keep their own reasons; the others are suppressed ``channel_chosen``."""
         params, bad_params = self.params(rule)
-        order, why = channel_order(choice, rule.channels, self.st.attributes)
+        order, why = channel_order(choice, rule.channels, self.st, self.env.now)
         judged: list[tuple[list[str], float | None, list[str]]] = []
         pick: str | None = None
         held = False  # the pick is held out (the holdout is per customer: all are)

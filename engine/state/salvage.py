@@ -27,7 +27,8 @@ from engine.models.state import (
 __all__ = ["Salvaged", "salvage_state"]
 
 _MAPS = frozenset(("attributes", "consent", "counters", "windows", "timestamps", "campaigns",
-                   "contexts", "seen", "sets", "bounced", "maps"))
+                   "contexts", "seen", "sets", "bounced", "maps",
+                   "engaged"))
 _LISTS = frozenset(("history", "followups", "touches", "recent"))
 
 

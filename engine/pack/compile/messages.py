@@ -10,7 +10,7 @@ from engine.pack.compile.declarations import Declared
 from engine.pack.compile.issues import Issues
 from engine.pack.compile.scope import Scopes
 from engine.pack.compile.values import Values
-from engine.pack.model import ChannelChoice, GoalDef, MessageDef
+from engine.pack.model import ENGAGED_WITHIN, ChannelChoice, GoalDef, MessageDef
 from engine.pack.retention import Need
 from engine.pack.source import Path_, SourceFile
 
@@ -50,7 +50,7 @@ def compile_messages(
             src.location(("messages", mid, "__key__")),
             catalog.consent.exempt_channels(m.category, tuple(m.channels), m.consent),
             choice=compile_choice(
-                src, ("messages", mid, "choose"), m.choose, catalog.attributes, issues
+                src, ("messages", mid, "choose"), m.choose, catalog.attributes, values
             ),
             goal=compile_goal(src, ("messages", mid, "goal"), m.goal, catalog, values, scopes),
         )
@@ -74,11 +74,20 @@ def compile_goal(src: SourceFile, path: Path_, goal: S.Goal | None, catalog: Cat
 
 
 def compile_choice(
-    src: SourceFile, path: Path_, choose: S.Choose, attributes: dict[str, str], issues: Issues
+    src: SourceFile, path: Path_, choose: S.Choose, attributes: dict[str, str], values: Values
 ) -> ChannelChoice | None:
     """``choose:`` compiled; None for 'all', which costs nothing on the hot path."""
+    issues = values.issues
     if choose == "all":
         return None
+    if choose == "engaged":
+        return ChannelChoice(engaged=ENGAGED_WITHIN)
+    if isinstance(choose, S.Engaged):
+        at: Path_ = (*path, "engaged", "within")
+        within = values.duration(src, at, choose.engaged.within)
+        if within is not None and within <= 0:
+            issues.error(src, at, "the engagement window must be positive")
+        return ChannelChoice(engaged=within if within and within > 0 else ENGAGED_WITHIN)
     if isinstance(choose, S.Preferred):
         attr = choose.preferred
         if attr not in attributes:

@@ -92,7 +92,7 @@ class RuleCompiler:
         choice = (
             msg.choice if send.choose is None
             else compile_choice(
-                src, (*base, "send", "choose"), send.choose, self.catalog.attributes, issues
+                src, (*base, "send", "choose"), send.choose, self.catalog.attributes, values
             )
         )
         if r.unless and r.after is None:
