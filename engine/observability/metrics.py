@@ -3,6 +3,13 @@
 Label values are bounded: event types outside the pack's declared types are counted as
 ``other``, rule/message/channel come from the pack, dead-letter reasons are kinds (not
 messages), and no customer or event id is ever a label.
+
+Under ``tact run --processes N`` each worker process writes its values to
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode, chosen by that variable
+when the library is imported) and the supervisor serves their sum: counters and histograms
+add up, also across a child's restart (a dead process's files stay); each gauge says how it
+combines (``multiprocess_mode``; ignored in a single process). A multiprocess value outlives
+``clear()``, so a gauge's vanished label sets are set to 0 first (:func:`_zero_clear`).
 """
 
 from __future__ import annotations
@@ -57,14 +64,16 @@ class Metrics:
                                     buckets=LATENCY_BUCKETS, registry=r)
         self.redis = Histogram("tact_redis_call_seconds", "Redis round trips, by operation.",
                                ["op"], buckets=LATENCY_BUCKETS, registry=r)
+        # partitions are disjoint between processes: their sum is the host's lag
         self.lag = Gauge("tact_consumer_lag", "Records behind the end of each assigned events "
-                         "partition.", ["partition"], registry=r)
+                         "partition.", ["partition"], registry=r, multiprocess_mode="livesum")
         self.rules_info = Gauge("tact_rules_info", "The rule pack being served (value 1).",
-                                ["version", "pack"], registry=r)
+                                ["version", "pack"], registry=r, multiprocess_mode="livemax")
         self.reloads = Counter("tact_rule_reloads", "Rule pack reloads, by result.", ["result"],
                                registry=r)
         self.pending_followups = Gauge("tact_pending_followups", "Follow-ups waiting for their "
-                                       "time, on this worker's partitions.", registry=r)
+                                       "time, on this worker's partitions.", registry=r,
+                                       multiprocess_mode="livesum")
         self.rule_faults = Counter("tact_rule_faults", "Rule evaluations that raised (the rule "
                                    "did not fire).", ["rule"], registry=r)
         self.kpi_responses = Counter("tact_kpi_responses", "Experience KPI answers, by KPI "
@@ -78,17 +87,18 @@ class Metrics:
         # per campaign of the pack (bounded like rules), its latest run as checkpointed
         self.campaign_customers = Gauge(
             "tact_campaign_customers", "The latest run of each campaign: customers scanned and "
-            "events emitted by its fan-out so far.", ["campaign", "stage"], registry=r)
+            "events emitted by its fan-out so far.", ["campaign", "stage"], registry=r,
+            multiprocess_mode="livemax")  # every process reads the same checkpoints
         self.campaign_running = Gauge(
             "tact_campaign_running", "1 while the latest run of the campaign is under way, 0 "
-            "once done.", ["campaign"], registry=r)
+            "once done.", ["campaign"], registry=r, multiprocess_mode="livemax")
         # label sets come from the pack, so this stays as bounded as the metric itself
         self._decision_children: dict[DecisionKey, Any] = {}
         for result in ("ok", "rejected"):
             self.reloads.labels(result)
 
     def set_pack(self, name: str, version: str, event_types: Iterable[str]) -> None:
-        self.rules_info.clear()
+        _zero_clear(self.rules_info)
         self.rules_info.labels(version=version, pack=name).set(1)
         self.known_types = frozenset(event_types)
 
@@ -133,14 +143,14 @@ class Metrics:
         self.count(BatchCounts.of(decisions=decisions))
 
     def set_lag(self, lags: dict[int, int]) -> None:
-        self.lag.clear()
+        _zero_clear(self.lag)
         for partition, n in lags.items():
             self.lag.labels(str(partition)).set(n)
 
     def set_campaign_runs(self, latest: Iterable[tuple[str, int, int, bool]]) -> None:
         """(campaign, scanned, emitted, running) of each campaign's latest run."""
-        self.campaign_customers.clear()
-        self.campaign_running.clear()
+        _zero_clear(self.campaign_customers)
+        _zero_clear(self.campaign_running)
         for campaign, scanned, emitted, running in latest:
             self.campaign_customers.labels(campaign, "scanned").set(scanned)
             self.campaign_customers.labels(campaign, "emitted").set(emitted)
@@ -148,3 +158,13 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _zero_clear(gauge: Gauge) -> None:
+    """``gauge.clear()``, with each label set set to 0 first: in multiprocess mode the
+    process's file keeps the last value of a cleared label set, and the host's sum (or max)
+    would go on counting a partition this process no longer owns."""
+    for family in gauge.collect():
+        for sample in family.samples:
+            gauge.labels(**sample.labels).set(0)
+    gauge.clear()
