@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from engine.config import TactSettings
 
 Rules = Annotated[
     Path | None,
@@ -47,6 +50,13 @@ CreateTopics = Annotated[
                       "at start, named; for clusters where topics are provisioned)."),
 ]
 LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+Processes = Annotated[
+    int,
+    typer.Option("--processes", min=1,
+                 help="Worker processes on this host, in one consumer group under one "
+                      "supervisor that restarts them and serves the one web port (the "
+                      "children are <worker id>-0..N-1)."),
+]
 
 
 def run(
@@ -59,6 +69,7 @@ def run(
     wall_clock: WallClock = True,
     create_topics: CreateTopics = True,
     log_level: LogLevel = "INFO",
+    processes: Processes = 1,
 ) -> None:
     """Run the streaming worker until SIGTERM/SIGINT (creates missing topics unless told not to)."""
     from engine.config import TactSettings
@@ -72,6 +83,9 @@ def run(
         "web_port": web_port,
     }
     settings = TactSettings(**{k: v for k, v in overrides.items() if v is not None})
+    if processes > 1:
+        raise typer.Exit(_run_host(settings, processes, worker_id or default_worker_id(),
+                                   redis_prefix, wall_clock, create_topics, log_level))
     options = WorkerOptions(
         settings=settings,
         worker_id=worker_id or default_worker_id(),
@@ -81,6 +95,36 @@ def run(
     )
     code = run_worker(options, loglevel=log_level.upper())
     raise typer.Exit(code)
+
+
+def _run_host(settings: TactSettings, processes: int, worker_id: str, redis_prefix: str,
+              wall_clock: bool, create_topics: bool, log_level: str) -> int:
+    """The supervisor of ``processes`` workers; the pack is checked once, before any starts."""
+    import logging
+
+    from engine.errors import RulePackError
+    from engine.pack.loader import load_pack
+    from engine.worker.supervisor import HostOptions, run_host
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="[%(asctime)s] [%(process)d] %(levelname)s %(name)s: %(message)s")
+    try:
+        load_pack(settings.rules_path)
+    except RulePackError as exc:
+        errors = [i.render() for i in exc.issues if i.severity == "error"] or [str(exc)]
+        logging.getLogger("tact.supervisor").error(
+            "rule pack at %s rejected; not starting:\n%s", settings.rules_path,
+            "\n".join(errors))
+        return 2
+    # the children get the resolved settings through the environment, the flags as flags
+    env = {"TACT_RULES_PATH": str(settings.rules_path),
+           "TACT_KAFKA_BROKERS": settings.kafka_brokers,
+           "TACT_REDIS_URL": settings.redis_url.get_secret_value()}
+    args = ["--redis-prefix", redis_prefix, "--log-level", log_level,
+            "--wall-clock" if wall_clock else "--no-wall-clock",
+            "--create-topics" if create_topics else "--no-create-topics"]
+    return run_host(HostOptions(settings=settings, processes=processes, worker_id=worker_id,
+                                child_args=args, child_env=env))
 
 
 def register(app: typer.Typer) -> None:
