@@ -55,6 +55,7 @@ class Target:
     worker_id: str = ""
     web_port: int = 0
     max_seconds: float = 900.0
+    processes: int = 1  # (c): `tact run --processes N`, one supervisor, one web port
 
 
 def command(t: Target) -> tuple[list[str], dict[str, str]]:
@@ -86,7 +87,8 @@ def command(t: Target) -> tuple[list[str], dict[str, str]]:
     })
     tact = Path(py).with_name("tact")
     argv = [str(tact)] if tact.exists() else [py, "-c", "from engine.cli import main; main()"]
-    return [*argv, "run"], env
+    procs = ["--processes", str(t.processes)] if t.processes > 1 else []
+    return [*argv, "run", *procs], env
 
 
 def machine_cpu() -> tuple[float, float]:
