@@ -43,7 +43,7 @@ return {ready: document.body.dataset.ready || "", status: t("status").textConten
         customer: t("customer-id").textContent, attributes: rows("attributes"),
         consent: rows("consent"), decisions: rows("decisions"), messages: rows("messages"),
         counters: rows("counters"), timestamps: rows("timestamps"), maps: rows("maps"),
-        sets: rows("sets"), campaigns: rows("campaigns"),
+        sets: rows("sets"), campaigns: rows("campaigns"), engaged: rows("engaged"),
         trace: t("trace-hint").textContent, pwned: window.__pwned || 0,
         injected: document.querySelectorAll("main script, main img, main b").length};
 """
@@ -72,6 +72,10 @@ def _events(now: str) -> list[dict[str, Any]]:
         # what the campaign fan-out sends each customer of a run
         {"id": f"{RUN}/{CUSTOMER}", "customer": CUSTOMER, "type": "campaign", "at": now,
          "data": {"campaign": "weekend_gold", "run": RUN}},
+        # the receiver reports the shipping update opened: engagement for choose: engaged
+        {"id": "cv-6", "customer": CUSTOMER, "type": "message_opened", "at": now,
+         "data": {"decision_id": "d-cv", "channel": "email", "rule": "shipping_update",
+                  "message": "shipping_update"}},
     ]
 
 
@@ -123,7 +127,7 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
         async def decided() -> dict[str, Any] | None:
             status, _, view = await _get(url, TOKEN)
             ready = status == 200 and view["decisions"] and view["maps"] and view["counters"] \
-                and view["sets"] and view["campaigns"]
+                and view["sets"] and view["campaigns"] and view["engaged"]
             return view if ready else None
 
         view = await until(decided, 30, "the customer's decisions in the view", interval=0.3)
@@ -202,5 +206,8 @@ async def test_customer_view_endpoint_page_and_cli(names: WorkerNames, tmp_path:
     assert ["last_viewed_price", BOLD, "80", stamp] in page["maps"]
     assert page["sets"] == [["returned_categories", BOLD, added]]
     assert page["campaigns"] == [["weekend_gold", RUN, "2026-11-27T09:00:00+00:00", decided]]
+    opened = view["engaged"]["email"]
+    assert (opened["opened"], opened["clicked"]) == (1, 0), view["engaged"]
+    assert page["engaged"] == [["email", "1", "0", opened["last"]]]
     assert landed == f"{url}#token={TOKEN}"
     assert refused["ready"] == "error" and "401" in refused["status"]
