@@ -117,7 +117,7 @@ def table(rows: list[ReportRow], first: date, last: date) -> Table:
         t.add_row(r.rule, r.message, *(f"{c[k]:g}" for k in ("sent", "delivered", "opened",
                                                                "clicked", "converted")),
                   _pct(r.conversion_rate), f"{c['value']:g}", _pct(u.control_rate),
-                  _pct(u.absolute), ci, _pct(u.relative), u.verdict)
+                  _pct(u.absolute), ci, _pct(u.relative), r.verdict)
     return t
 
 

@@ -129,12 +129,21 @@ class ReportRow:
     def conversion_rate(self) -> float | None:
         return rate(self.counts["converted"], self.counts["touched"])
 
+    @property
+    def verdict(self) -> str:
+        """The uplift's verdict; "no goal" for a message sent without any goal touch
+        (no goal to convert, so nothing to compare)."""
+        counts = self.counts
+        if counts["touched"] == 0 and counts["holdout_touched"] == 0 and counts["sent"] > 0:
+            return "no goal"
+        return self.uplift.verdict
+
     def as_dict(self) -> dict[str, object]:
         u = self.uplift
         return {"rule": self.rule, "message": self.message, **self.counts,
                 "conversion_rate": self.conversion_rate, "holdout_rate": u.control_rate,
                 "uplift_abs": u.absolute, "uplift_rel": u.relative, "ci_low": u.low,
-                "ci_high": u.high, "verdict": u.verdict}
+                "ci_high": u.high, "verdict": self.verdict}
 
 
 def report_rows(totals: Totals) -> list[ReportRow]:

@@ -39,6 +39,8 @@ def test_rows_sum_groups_and_compute_rates_and_uplift() -> None:
     }
     other, row = report_rows({k: float(v) for k, v in totals.items()})
     assert (other.rule, other.counts["sent"], other.uplift.verdict) == ("other", 3, "no data")
+    assert other.verdict == "no goal" and other.as_dict()["verdict"] == "no goal"  # sent, no goal
+    assert row.verdict == row.uplift.verdict == "significant uplift"
     assert row.conversion_rate == pytest.approx(0.12)
     assert row.uplift.control_rate == pytest.approx(0.08)
     assert row.uplift.absolute == pytest.approx(0.04) and row.uplift.significant
