@@ -13,21 +13,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.embedded import Engine
-from engine.models.event import Envelope, parse_event
-from engine.pack.loader import load_pack
+from engine.models.event import parse_event
 from engine.services import manager
-from engine.state.memory import MemoryStateStore
+from tests.integration.exactly_once import assert_decided_once_as_embedded
 from tests.integration.kafka_utils import (
     REPO,
     WorkerNames,
@@ -158,30 +153,4 @@ async def test_two_processes_exactly_once_through_a_child_kill(
         await delete_prefix(names.redis_url, names.prefix)
         print(f"host log: {log}")
 
-    # what embedded mode decides for the same events, in the same per-customer order
-    pack = load_pack(REPO / "rules")
-    mem = MemoryStateStore()
-    for st in customers.values():
-        mem.seed(st)
-    engine = Engine(pack, mem)
-    batch: list[Envelope] = []
-    invalid: set[tuple[int, int]] = set()
-    for (_, value, received), meta in zip(events, sent, strict=True):
-        try:
-            ev = parse_event(value)
-        except Exception:
-            invalid.add((meta.partition, meta.offset))
-            continue
-        batch.append(Envelope(ev, datetime.fromisoformat(received).timestamp()))
-    expected = {d.id: orjson.loads(d.to_json()) for d in (await engine.process(batch)).decisions}
-
-    counts = Counter(orjson.loads(r.value)["id"] for r in decisions)
-    twice = {i: c for i, c in counts.items() if c > 1}
-    assert not twice, f"{len(twice)} decision ids appear more than once"
-    got = {orjson.loads(r.value)["id"]: orjson.loads(r.value) for r in decisions}
-    assert set(got) == set(expected), (
-        f"missing {len(set(expected) - set(got))}, unexpected {len(set(got) - set(expected))}")
-    assert got == expected
-    dl = Counter((orjson.loads(r.value)["source"]["partition"],
-                  orjson.loads(r.value)["source"]["offset"]) for r in dead)
-    assert set(dl) == invalid and all(c == 1 for c in dl.values())
+    await assert_decided_once_as_embedded(customers, events, sent, decisions, dead)

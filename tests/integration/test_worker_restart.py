@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,10 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
-from engine.embedded import Engine
-from engine.models.event import Envelope, parse_event
 from engine.models.state import CustomerState
-from engine.pack.loader import load_pack
 from engine.services import manager
-from engine.state.memory import MemoryStateStore
 from engine.state.redis.store import RedisStateStore
+from tests.integration.exactly_once import assert_decided_once_as_embedded
 from tests.integration.kafka_utils import (
     REPO,
     WorkerNames,
@@ -197,33 +193,7 @@ async def test_kill_and_restart_exactly_once(services: manager.Connection,
             admin.close()
     assert exits == [70, 70], exits
 
-    # what embedded mode decides for the same events, in the same per-customer order
-    pack = load_pack(REPO / "rules")
-    mem = MemoryStateStore()
-    for st in customers.values():
-        mem.seed(st)
-    engine = Engine(pack, mem)
-    batch: list[Envelope] = []
-    invalid: set[tuple[int, int]] = set()
-    for (_, value, received), meta in zip(events, sent, strict=True):
-        try:
-            ev = parse_event(value)
-        except Exception:
-            invalid.add((meta.partition, meta.offset))
-            continue
-        batch.append(Envelope(ev, datetime.fromisoformat(received).timestamp()))
-    expected = {d.id: orjson.loads(d.to_json()) for d in (await engine.process(batch)).decisions}
-
-    ids = Counter(orjson.loads(r.value)["id"] for r in decisions)
-    twice = {i: c for i, c in ids.items() if c > 1}
-    assert not twice, f"{len(twice)} decision ids appear more than once"
-    got = {orjson.loads(r.value)["id"]: orjson.loads(r.value) for r in decisions}
-    assert set(got) == set(expected), (
-        f"missing {len(set(expected) - set(got))}, unexpected {len(set(got) - set(expected))}")
-    assert got == expected
-    dl = Counter((orjson.loads(r.value)["source"]["partition"],
-                  orjson.loads(r.value)["source"]["offset"]) for r in dead)
-    assert set(dl) == invalid and all(c == 1 for c in dl.values())
+    mem = await assert_decided_once_as_embedded(customers, events, sent, decisions, dead)
     # the first restart found Redis behind the changelog and caught it up first
     assert "caught up" in log.read_text(errors="replace"), "the catch-up was not exercised"
     # every customer's state survived: what embedded mode ends with (less the write count)
