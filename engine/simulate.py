@@ -17,7 +17,7 @@ import orjson
 
 from engine.embedded import Engine
 from engine.errors import EventValidationError
-from engine.models.decision import Decision
+from engine.models.decision import DecisionRecord
 from engine.models.event import Envelope, parse_event
 from engine.pack.model import RulePack
 from engine.pipeline import RuleFault
@@ -35,7 +35,7 @@ class DeadLetter:
 
 @dataclass
 class Simulation:
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     events: int = 0
     duplicates: int = 0
@@ -168,8 +168,8 @@ COMPARED = (
 class Change:
     key: str  # decision id
     kind: str  # "added", "removed", "changed"
-    before: Decision | None
-    after: Decision | None
+    before: DecisionRecord | None
+    after: DecisionRecord | None
     what: list[str] = field(default_factory=list)
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (before, after)
 
@@ -191,7 +191,7 @@ class Change:
         }
 
 
-def _plain(d: Decision | None) -> dict[str, Any] | None:
+def _plain(d: DecisionRecord | None) -> dict[str, Any] | None:
     if d is None:
         return None
     out: dict[str, Any] = orjson.loads(d.to_json())
@@ -199,7 +199,7 @@ def _plain(d: Decision | None) -> dict[str, Any] | None:
     return out
 
 
-def diff_decisions(before: list[Decision], after: list[Decision]) -> list[Change]:
+def diff_decisions(before: list[DecisionRecord], after: list[DecisionRecord]) -> list[Change]:
     """Per-decision differences between two runs over the same events."""
     a = {d.id: d for d in before}
     b = {d.id: d for d in after}

@@ -157,15 +157,17 @@ class Harness:
 
     def process(self, batch: list[Envelope]) -> list[Decision]:
         self.last = self._loop.run_until_complete(self.engine.process(batch))
-        self.sink.extend(self.last.decisions)
-        return list(self.last.decisions)
+        decisions = [d.public() for d in self.last.decisions]
+        self.sink.extend(decisions)
+        return decisions
 
     def advance(self, by: str | float | timedelta) -> list[Decision]:
         """Move the clock; follow-ups due by then fire and are returned."""
         self.clock.advance(by)
         result = self._loop.run_until_complete(self.engine.tick(self.clock.ts))
-        self.sink.extend(result.fired)
-        return list(result.fired)
+        fired = [d.public() for d in result.fired]
+        self.sink.extend(fired)
+        return fired
 
 
 def utc(text: str) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -26,6 +27,43 @@ def decision_id(event_id: str, rule: str, channel: str) -> str:
     """
     h = hashlib.blake2b(f"{event_id}\x1f{rule}\x1f{channel}".encode(), digest_size=16).hexdigest()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(eq=True)
+class DecisionRecord:
+    """A decision as the core makes it: :class:`Decision`'s fields, in its order, without
+    the pydantic object (about a third of a record's cost on the decide path).
+
+    The worker writes it with :meth:`to_json`, the same bytes as ``Decision.to_json``;
+    :meth:`public` builds the public model when a consumer wants one. Not slots on
+    purpose: orjson writes a dataclass with a ``__dict__`` as fast as a dict, and one with
+    slots about three times slower (per field lookups).
+    """
+
+    id: str
+    event_id: str
+    customer: str
+    rule: str
+    message: str
+    template: str
+    category: str
+    channel: str
+    params: dict[str, Any]
+    outcome: Outcome
+    reasons: list[str]
+    deliver_after: datetime | None
+    decided_at: datetime
+    priority: int
+    rules_version: str
+    trace: list[str]
+
+    def to_json(self) -> bytes:
+        # orjson writes the instance's __dict__: the fields in declaration order, as above
+        return orjson.dumps(self)
+
+    def public(self) -> Decision:
+        """The public model of this decision (a new field dict; lists and params shared)."""
+        return Decision.trusted(dict(self.__dict__))
 
 
 class Decision(BaseModel):
@@ -71,3 +109,6 @@ class Decision(BaseModel):
 
 
 _ALL = frozenset(FIELDS)
+
+#: Either form: what code that only reads a decision's fields accepts (metrics, scenarios).
+DecisionLike = Decision | DecisionRecord

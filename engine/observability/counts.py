@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
 
-from engine.models.decision import Decision
+from engine.models.decision import DecisionLike
 
 DecisionKey = tuple[str, str, str, str]  # outcome, rule, message, channel
 
@@ -31,7 +31,7 @@ class BatchCounts:
     duplicates: int = 0
 
     @classmethod
-    def of(cls, *, event_types: Iterable[str] = (), decisions: Iterable[Decision] = (),
+    def of(cls, *, event_types: Iterable[str] = (), decisions: Iterable[DecisionLike] = (),
            dead: Iterable[str] = (), faults: Iterable[str] = (),
            duplicates: int = 0) -> BatchCounts:
         ds = decisions if isinstance(decisions, list) else list(decisions)

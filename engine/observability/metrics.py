@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from engine.models.decision import Decision
+from engine.models.decision import DecisionLike
 from engine.observability.counts import BatchCounts, DecisionKey
 from engine.observability.outcome_metrics import OutcomeMetrics
 from engine.outcomes.kpis import SUM
@@ -139,7 +139,7 @@ class Metrics:
     def count_events(self, types: Iterable[str]) -> None:
         self.count(BatchCounts.of(event_types=types))
 
-    def count_decisions(self, decisions: Iterable[Decision]) -> None:
+    def count_decisions(self, decisions: Iterable[DecisionLike]) -> None:
         self.count(BatchCounts.of(decisions=decisions))
 
     def set_lag(self, lags: dict[int, int]) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from engine.dsl.compiler import CompiledExpr
 from engine.dsl.functions import EvalContext
 from engine.dsl.probes import show
-from engine.models.decision import Decision
+from engine.models.decision import DecisionRecord
 from engine.models.event import Envelope
 from engine.models.state import CustomerState, PendingFollowup, instance_key
 from engine.outcomes.events import METRIC_OF
@@ -47,19 +47,19 @@ class EventOutcome:
     event_id: str
     customer: str
     status: Literal["processed", "duplicate", "failed"]
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
     error: BaseException | None = None
 
 
 @dataclass(slots=True)
 class BatchResult:
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: list[DecisionRecord] = field(default_factory=list)
     outcomes: list[EventOutcome] = field(default_factory=list)
-    fired: list[Decision] = field(default_factory=list)  # from follow-ups reached by the clock
+    fired: list[DecisionRecord] = field(default_factory=list)  # follow-ups reached by the clock
     changed: set[str] = field(default_factory=set)
     faults: list[RuleFault] = field(default_factory=list)
     explain: dict[str, list[str]] = field(default_factory=dict)  # event id -> trace lines
-    ticked: list[Decision] = field(default_factory=list)  # fired by a tick, not an event
+    ticked: list[DecisionRecord] = field(default_factory=list)  # fired by a tick, not an event
     facts: Facts = field(default_factory=dict)  # outcome facts for the report (pipeline.goals)
     kpis: KpiFacts = field(default_factory=dict)  # experience KPI answers (pipeline.kpis)
 
@@ -168,8 +168,8 @@ class _Decider:
         self._note(env.event.id, f"processing error {type(exc).__name__}: {exc}: "
                                  "nothing decided for this event")
 
-    def _fire_due(self, st: CustomerState, upto: float) -> list[Decision]:
-        out: list[Decision] = []
+    def _fire_due(self, st: CustomerState, upto: float) -> list[DecisionRecord]:
+        out: list[DecisionRecord] = []
         for f in take_due(st, upto):
             self.result.changed.add(st.customer)
             rule = self.rules.get(f.rule)
@@ -178,7 +178,8 @@ class _Decider:
             out.extend(self._fire(st, f, rule))
         return out
 
-    def _fire(self, st: CustomerState, f: PendingFollowup, rule: CompiledRule) -> list[Decision]:
+    def _fire(self, st: CustomerState, f: PendingFollowup,
+              rule: CompiledRule) -> list[DecisionRecord]:
         env = self._env(st, f.event, f.due)
         key = str(f.event.get("id"))
         self._note(key, f"follow-up {rule.id} due: firing")
@@ -191,14 +192,14 @@ class _Decider:
             self._touch(rule, made, st, f.due, key)
         return made
 
-    def _touch(self, rule: CompiledRule, made: list[Decision], st: CustomerState, now: float,
+    def _touch(self, rule: CompiledRule, made: list[DecisionRecord], st: CustomerState, now: float,
                key: str) -> None:
         if record_touch(rule, made, st, now, self.result.facts):
             t = st.touches[-1]
             self._note(key, f"goal {rule.message.id} ({rule.id}): touch ({t.group}) until +"
                             f"{t.until - now:g}s")
 
-    def _note_decision(self, key: str, dec: Decision) -> None:
+    def _note_decision(self, key: str, dec: DecisionRecord) -> None:
         if not self.trace:
             return
         self._note(key, f"  {dec.message} via {dec.channel}:")
@@ -256,7 +257,7 @@ class _Decider:
         rules = pack.by_trigger.get(etype)
         if etype == CAMPAIGN_EVENT:
             rules = campaign_rules(pack, st, e.data, at, e.id, res.faults)
-        decisions: list[Decision] = []
+        decisions: list[DecisionRecord] = []
         if rules:
             arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace, self.scopes,
                           res.faults)

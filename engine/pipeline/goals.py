@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.models.decision import Decision
+from engine.models.decision import DecisionRecord
 from engine.models.state import CustomerState, Touch
 from engine.outcomes.events import FAILED, HARD_BOUNCE, METRIC_OF
 from engine.pack.model import CompiledRule, RulePack
@@ -37,7 +37,7 @@ def _add(facts: Facts, key: FactKey, amount: float = 1.0) -> None:
     facts[key] = facts.get(key, 0.0) + amount
 
 
-def record_touch(rule: CompiledRule, made: list[Decision], st: CustomerState, now: float,
+def record_touch(rule: CompiledRule, made: list[DecisionRecord], st: CustomerState, now: float,
                  facts: Facts) -> bool:
     """After ``rule`` (it or its message has a goal) made ``made``: its touch, if it was sent
     or held out. Returns whether a touch was recorded."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.dsl.durations import format_duration as fmt
 from engine.dsl.timefns import MAX_TS, MIN_TS, in_range
-from engine.models.decision import Decision, decision_id
+from engine.models.decision import DecisionRecord, Outcome, decision_id
 from engine.models.state import CustomerState, RecentDecision, SentRecord
 from engine.pack.model import ChannelChoice, CompiledRule, Param, RulePack
 from engine.pipeline.choice import CHANNEL_CHOSEN, channel_order
@@ -62,7 +62,7 @@ class Arbiter:
         self._policy_errors: dict[int, str] = {}  # for explain: what a failed policy raised
         self._caps: list[int] | None = None
         self._last: dict[str, float] | None = None
-        self.decisions: list[Decision] = []
+        self.decisions: list[DecisionRecord] = []
         # An event dated at the very edge of the calendar: no local time, no quiet hours, no
         # decided_at to write. Its decisions are suppressed, stamped with the nearest date.
         self._timeless = not in_range(env.now)
@@ -256,11 +256,11 @@ class Arbiter:
             self._fault(rule.id, note)
         return out, failed
 
-    def consider(self, rule: CompiledRule) -> list[Decision]:
+    def consider(self, rule: CompiledRule) -> list[DecisionRecord]:
         choice = rule.choice
         if choice is not None:
             return self._consider_one(rule, choice)
-        made: list[Decision] = []
+        made: list[DecisionRecord] = []
         params, bad_params = self.params(rule)
         for ch in rule.channels:
             reasons, after, trace = self._judge(rule, ch, bad_params)
@@ -321,7 +321,7 @@ class Arbiter:
             trace.append("held out: recorded as held (not sent); its cooldown, caps and "
                          "slot count as a send's")
 
-    def _consider_one(self, rule: CompiledRule, choice: ChannelChoice) -> list[Decision]:
+    def _consider_one(self, rule: CompiledRule, choice: ChannelChoice) -> list[DecisionRecord]:
         """One channel for the message: the first, in order, that may send now; if every
         one that passes would wait for quiet hours to end, the first of those. Channels
         before it keep their own reasons; the others are suppressed ``channel_chosen``."""
@@ -337,7 +337,7 @@ class Arbiter:
                 pick, held = ch, bool(reasons)
                 if after is None:
                     break  # sends now: the channels after it are not even checked
-        made: list[Decision] = []
+        made: list[DecisionRecord] = []
         chosen = [*HELD_ONLY, CHANNEL_CHOSEN] if held else [CHANNEL_CHOSEN]
         for i, ch in enumerate(order):
             reasons, after, trace = judged[i] if i < len(judged) else ([], None, [])
@@ -363,32 +363,19 @@ class Arbiter:
         reasons: list[str],
         after: float | None,
         trace: list[str],
-    ) -> Decision:
+    ) -> DecisionRecord:
         msg = rule.message
         did = decision_id(self.event_id, rule.id, channel)
-        outcome = "suppressed" if reasons else "sent"
+        outcome: Outcome = "suppressed" if reasons else "sent"
         if reasons:
             after = None  # a held-out send's delivery time is not the decision's
         # the customer view's last decisions: a few strings, in the state like all else
         self.st.remember(RecentDecision(did, self.env.now, rule.id, msg.id, channel, outcome,
                                         reasons))
-        return Decision.trusted(
-            {
-                "id": did,
-                "event_id": self.event_id,
-                "customer": self.st.customer,
-                "rule": rule.id,
-                "message": msg.id,
-                "template": msg.template,
-                "category": msg.category,
-                "channel": channel,
-                "params": params,
-                "outcome": outcome,
-                "reasons": reasons,
-                "deliver_after": datetime.fromtimestamp(after, UTC) if after is not None else None,
-                "decided_at": self._decided_at,
-                "priority": rule.priority,
-                "rules_version": self.pack.version,
-                "trace": trace,
-            }
+        # positional: with 16 keywords the call costs about three times as much
+        return DecisionRecord(
+            did, self.event_id, self.st.customer, rule.id, msg.id, msg.template, msg.category,
+            channel, params, outcome, reasons,
+            datetime.fromtimestamp(after, UTC) if after is not None else None,
+            self._decided_at, rule.priority, self.pack.version, trace,
         )

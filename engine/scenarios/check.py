@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.models.decision import Decision
+from engine.models.decision import DecisionLike
 from engine.scenarios.model import StepExpect
 
 
-def _key(d: Decision) -> tuple[str, str, str]:
+def _key(d: DecisionLike) -> tuple[str, str, str]:
     return (d.customer, d.message, d.channel)
 
 
-def check_step(expect: StepExpect, decisions: Sequence[Decision], duplicate: bool) -> list[str]:
+def check_step(expect: StepExpect, decisions: Sequence[DecisionLike], duplicate: bool) -> list[str]:
     """The differences, one line each; empty when the step meets its expectations."""
     problems: list[str] = []
     sent = [d for d in decisions if d.outcome == "sent"]
@@ -67,7 +67,8 @@ def check_step(expect: StepExpect, decisions: Sequence[Decision], duplicate: boo
     return problems
 
 
-def _got(decisions: Sequence[Decision], customer: str, message: str, channel: str | None) -> str:
+def _got(decisions: Sequence[DecisionLike], customer: str, message: str,
+         channel: str | None) -> str:
     """What the engine decided for this customer and message instead, on any channel (the
     asked-for one first): outcome, channel, reasons and the rule, so a failing line says
     why without -v."""
@@ -78,7 +79,7 @@ def _got(decisions: Sequence[Decision], customer: str, message: str, channel: st
     return "got " + "; ".join(_describe(d) for d in mine)
 
 
-def _describe(d: Decision) -> str:
+def _describe(d: DecisionLike) -> str:
     why = f" ({', '.join(d.reasons)})" if d.reasons else ""
     return f"{d.outcome} {d.message}/{d.channel}{why} by rule {d.rule}"
 

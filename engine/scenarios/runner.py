@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.embedded import Engine
-from engine.models.decision import Decision
+from engine.models.decision import DecisionRecord
 from engine.pack.model import RulePack
 from engine.pipeline import RuleFault
 from engine.scenarios.check import check_step
@@ -18,7 +18,7 @@ class StepRun:
     step: str
     at: str
     event_id: str | None
-    decisions: list[Decision]
+    decisions: list[DecisionRecord]
     duplicate: bool
     problems: list[str] = field(default_factory=list)
     explain: list[str] = field(default_factory=list)

@@ -203,7 +203,7 @@ async def _closed_loop(events: int, customers: int) -> tuple[Counter[str], Count
         for d in result.decisions:
             outcomes[d.outcome] += 1
             reasons.update(d.reasons)
-            for s in responder.respond(d.model_dump(mode="json")):
+            for s in responder.respond(d.public().model_dump(mode="json")):
                 heapq.heappush(due, (d.decided_at.timestamp() + s.delay, len(due), s.event))
         for (_day, rule, _msg, group, metric), amount in result.facts.items():
             facts[(rule, group, metric)] += amount
