@@ -1,10 +1,12 @@
-"""The core's light decision records write exactly what the public ``Decision`` writes
-(issue 13)."""
+"""The core's light decision records write exactly what the public ``Decision`` writes, and
+decision ids are what they always were (issue 13)."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
+import uuid
 from datetime import UTC, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,20 @@ def test_a_record_writes_the_bytes_the_public_model_writes(values: dict[str, Any
     assert record.to_json() == Decision.trusted(dict(values)).to_json()
     assert record.public() == validated
     assert record.public().to_json() == record.to_json()
+
+
+def _id_before_issue_13(event_id: str, rule: str, channel: str) -> str:
+    """``decision_id`` as it was written before issue 13: ids must never change."""
+    h = hashlib.blake2b(f"{event_id}\x1f{rule}\x1f{channel}".encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(), st.text(), st.text())
+def test_decision_ids_are_unchanged(event_id: str, rule: str, channel: str) -> None:
+    did = decision_id(event_id, rule, channel)
+    assert did == _id_before_issue_13(event_id, rule, channel)
+    assert did == str(uuid.UUID(hex=did.replace("-", "")))  # the UUID layout, lower case
 
 
 def test_the_pipelines_records_are_whole_decisions() -> None:
