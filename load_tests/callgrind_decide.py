@@ -26,7 +26,8 @@ from engine.pipeline import decide
 from load_tests.rule_packs import customer_seeds, make_batch, make_states, pack_yaml
 
 
-def _instrument(on: bool) -> None:
+def instrument(on: bool) -> None:
+    """Callgrind's instrumentation of this process on or off (nothing outside valgrind)."""
     subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
                    capture_output=True, check=False)
 
@@ -55,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         gc.set_threshold(args.gen0, 50, 100)
     if args.no_gc:
         gc.disable()
-    _instrument(True)
+    instrument(True)
     decide(pack, states, batch)
-    _instrument(False)
+    instrument(False)
     return 0
 
 
