@@ -6,7 +6,7 @@ microseconds per item (median of ``--repeat`` ``timeit`` runs, GC off):
 
 * events: today's ``parse_event`` (pydantic-core JSON validation + the limits), pydantic-core
   validation alone, and msgspec typed ``Struct`` decoding (JSON), when msgspec is installed;
-* decisions: ``Decision.to_json`` (orjson of the model's dict), msgspec JSON, and a
+* decisions: ``DecisionRecord.to_json`` (orjson of the record's dict), msgspec JSON, and a
   pre-encoded prefix of the parts constant per (rule, channel, rules version);
 * states: ``to_wire`` + msgpack ``packb`` (today), and ``ormsgpack`` / ``msgspec.msgpack``
   for the ``packb`` step; decoding: msgpack ``unpackb`` against the same.
@@ -34,7 +34,7 @@ from typing import Any
 import msgpack
 import orjson
 
-from engine.models.decision import Decision
+from engine.models.decision import DecisionRecord
 from engine.models.event import parse_event
 from engine.models.limits import EventBounds
 from engine.models.state import CustomerState
@@ -60,14 +60,14 @@ def _time(fn: Callable[[], Any], items: int, repeat: int) -> float:
     return round(statistics.median(runs) / items * 1e6, 3)
 
 
-async def _data(events: int) -> tuple[list[bytes], list[Decision], list[CustomerState]]:
+async def _data(events: int) -> tuple[list[bytes], list[DecisionRecord], list[CustomerState]]:
     from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped,unused-ignore]
 
     from load_tests.bench_io import _records
 
     records = _records(events, 100_000, 42)
     bench = Bench(2000, "per-decision")
-    decisions: list[Decision] = []
+    decisions: list[DecisionRecord] = []
     original = bench.processor.process
 
     async def keep(pack: Any, ins: Any) -> Any:
@@ -122,8 +122,8 @@ def _events(raws: list[bytes], repeat: int) -> dict[str, float]:
     return out
 
 
-def _decisions(decisions: list[Decision], repeat: int) -> dict[str, float]:
-    out = {"Decision.to_json (orjson, today)": _time(lambda: [d.to_json() for d in decisions],
+def _decisions(decisions: list[DecisionRecord], repeat: int) -> dict[str, float]:
+    out = {"DecisionRecord.to_json (orjson, today)": _time(lambda: [d.to_json() for d in decisions],
                                                      len(decisions), repeat)}
     msgspec = _optional("msgspec")
     if msgspec is not None:
