@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from operator import attrgetter
 from typing import Any, Literal
 
 from engine.dsl.compiler import CompiledExpr
@@ -126,10 +127,18 @@ def decide(
 def tick(
     pack: RulePack, states: dict[str, CustomerState], now: float, trace: bool = False
 ) -> BatchResult:
-    """Fire every follow-up due by ``now`` for these customers."""
+    """Fire every follow-up due by ``now`` for these customers. ``fired`` is in a defined
+    order, due time, then customer, then rule, whatever the order of ``states``."""
     d = _Decider(pack, trace)
     d.tick(states.values(), now)
     return d.result
+
+
+def _customer_id(st: CustomerState) -> str:
+    return st.customer
+
+
+_decided_at = attrgetter("decided_at")
 
 
 class _Decider:
@@ -150,15 +159,26 @@ class _Decider:
         return Env(ev, cu, active_contexts(st, now), now, ctx)
 
     def tick(self, states: Iterable[CustomerState], now: float) -> None:
-        for st in states:
-            if st.followups and min(f.due for f in st.followups) <= now:
-                try:
-                    self.result.fired.extend(self._fire_due(st, now))
-                except Exception as exc:  # fail closed: its due follow-ups send nothing
-                    st.followups = [f for f in st.followups if f.due > now]
-                    self.result.changed.add(st.customer)
-                    self.result.faults.append(
-                        RuleFault("followup", "", f"{type(exc).__name__}: {exc}"))
+        # A defined order, never the caller's (a set or a store index, hash-seed dependent):
+        # customers fire by id, and what they fired is written by (due time, customer, rule),
+        # so a simulation or a replayed tick gives the same decisions in the same order.
+        due = sorted((st for st in states
+                      if st.followups and min(f.due for f in st.followups) <= now),
+                     key=_customer_id)
+        fired: list[DecisionRecord] = []
+        for st in due:
+            try:
+                fired.extend(self._fire_due(st, now))
+            except Exception as exc:  # fail closed: its due follow-ups send nothing
+                st.followups = [f for f in st.followups if f.due > now]
+                self.result.changed.add(st.customer)
+                self.result.faults.append(
+                    RuleFault("followup", "", f"{type(exc).__name__}: {exc}"))
+        # by customer, then (due, rule) each (take_due): a stable sort by due time gives
+        # (due, customer, rule), with no key tuple per decision (a fired follow-up is
+        # decided at its due time)
+        fired.sort(key=_decided_at)
+        self.result.fired.extend(fired)
 
     def failed(self, env: Envelope, exc: Exception) -> None:
         """Record ``env`` as failed (:meth:`event` adds to the result only once done)."""
