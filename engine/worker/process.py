@@ -258,6 +258,7 @@ class BatchProcessor:
                 raise RecordFailed(ri, exc) from exc
 
         for (i, r, now), indexed_list in zip(ticks, due_lists, strict=True):
+            # a set: its order does not matter, tick() fires in its own defined order
             due = set(indexed_list) | {c for c, p in part_of.items() if p == r.partition}
             missing = {c: r.partition for c in due if c not in states and c not in corrupt}
             if missing:  # due customers not in the batch: one more read
