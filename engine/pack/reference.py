@@ -214,6 +214,9 @@ A rule with `after:` sends later, not now. What the engine does today
 - The worker fires due follow-ups on its timer (every `followup_interval_s`, 1 s by
   default); see [worker.md](worker.md#follow-ups). `tact explain` shows "follow-up scheduled"
   and "cancelled by".
+- Follow-ups that one clock tick finds due are written in a defined order: due time, then
+  customer, then rule. `tact simulate` and `tact replay` give the same lines in the same
+  order on every run.
 - With `key:`, the above holds per key: see [Keys](#keys-one-instance-per-quote-order).
 """
 
