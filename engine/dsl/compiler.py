@@ -33,7 +33,7 @@ MAX_STRING = 256
 MAX_ITEMS = 256
 MAX_INT = 2**53
 
-ARGS = ("ev", "d", "cu", "cx", "now", "ctx")
+ARGS = ("ev", "d", "customer", "contexts", "now", "ctx")
 _CONSTANT_NAMES = {"true": True, "false": False, "null": None}
 _BINOPS: dict[type[ast.operator], str] = {
     ast.Add: "_add",
@@ -51,7 +51,7 @@ _Operand = tuple[ast.expr, str, ast.expr]  # compiled, its type, as written
 
 @dataclass(frozen=True, slots=True)
 class CompiledExpr:
-    """A compiled expression: call ``fn(ev, d, cu, cx, now, ctx)``."""
+    """A compiled expression: call ``fn(ev, d, customer, contexts, now, ctx)``."""
 
     source: str
     fn: Evaluator

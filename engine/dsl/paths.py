@@ -179,7 +179,7 @@ class PathResolver:
             raise err(root, "name a field of the customer, e.g. customer.attributes.segment")
         node, section = keys[0]
         if section == "id":
-            return self._rest(subscript(ref("cu"), "id"), "str", keys[1:])
+            return self._rest(subscript(ref("customer"), "id"), "str", keys[1:])
         sections = ("attributes", "consent", "counters", "windows", "timestamps", "sets", "maps")
         if section not in sections:
             hint = suggest(str(section), (*sections, "id")) or f" ({', '.join(sections)}, id)"
@@ -189,7 +189,7 @@ class PathResolver:
         fnode, fkey = keys[1]
         if not isinstance(fkey, str):
             raise err(fnode, f"customer.{section} fields are named, not indexed")
-        base = subscript(ref("cu"), str(section))
+        base = subscript(ref("customer"), str(section))
         s = self.scope
         if section == "attributes":
             attrs = s.attributes
@@ -241,7 +241,7 @@ class PathResolver:
             raise err(node, f"unknown map '{name}'{hint}")
         if rest:
             raise err(rest[0][0], f"read a map's value by its key: customer.maps.{name}[key]")
-        return call("_mall", subscript(ref("cu"), "maps"), const(name)), f"map:{maps[name]}"
+        return call("_mall", subscript(ref("customer"), "maps"), const(name)), f"map:{maps[name]}"
 
     def _map_item(self, node: ast.Subscript, depth: int) -> tuple[ast.expr, str]:
         """``customer.maps.<name>[key]``: the value (null when absent or expired), typed
@@ -286,4 +286,4 @@ class PathResolver:
             hint = suggest(str(key), self.scope.contexts) or " (declare it under contexts:)"
             raise err(node, f"unknown context '{key}'{hint}")
         self.contexts.add(key)
-        return ast.Compare(left=const(key), ops=[ast.In()], comparators=[ref("cx")]), "bool"
+        return ast.Compare(left=const(key), ops=[ast.In()], comparators=[ref("contexts")]), "bool"

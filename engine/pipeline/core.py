@@ -52,6 +52,11 @@ class EventOutcome:
     error: BaseException | None = None
 
 
+def _add_amounts(into: dict[Any, float], more: dict[Any, float]) -> None:
+    for key, amount in more.items():
+        into[key] = into.get(key, 0.0) + amount
+
+
 @dataclass(slots=True)
 class BatchResult:
     decisions: list[DecisionRecord] = field(default_factory=list)
@@ -65,12 +70,8 @@ class BatchResult:
     kpis: KpiFacts = field(default_factory=dict)  # experience KPI answers (pipeline.kpis)
 
     def add_facts(self, other: BatchResult) -> None:
-        facts = self.facts
-        for key, amount in other.facts.items():
-            facts[key] = facts.get(key, 0.0) + amount
-        kpis = self.kpis
-        for kkey, amount in other.kpis.items():
-            kpis[kkey] = kpis.get(kkey, 0.0) + amount
+        _add_amounts(self.facts, other.facts)
+        _add_amounts(self.kpis, other.kpis)
 
     def add(self, other: BatchResult) -> None:
         """Take in the result of a later part of the same batch."""
@@ -155,8 +156,8 @@ class _Decider:
 
     def _env(self, st: CustomerState, ev: dict[str, Any], now: float) -> Env:
         ctx = EvalContext(st, self.pack.settings.timezone_attribute)
-        cu = customer_view(st, now, self.pack.windows, self.pack.sets, self.pack.maps)
-        return Env(ev, cu, active_contexts(st, now), now, ctx)
+        view = customer_view(st, now, self.pack.windows, self.pack.sets, self.pack.maps)
+        return Env(ev, view, active_contexts(st, now), now, ctx)
 
     def tick(self, states: Iterable[CustomerState], now: float) -> None:
         # A defined order, never the caller's (a set or a store index, hash-seed dependent):
@@ -244,23 +245,23 @@ class _Decider:
         pack = self.pack
         ev = event_view(env, at)
         res.changed.add(st.customer)
-        envx = self._env(st, ev, at)
+        step_env = self._env(st, ev, at)
         if st.followups and etype in pack.cancels:
-            for rid in cancel(pack, etype, st, envx):
+            for rid in cancel(pack, etype, st, step_env):
                 self._note(e.id, f"follow-up {rid} cancelled by {etype}")
         updates = pack.updates.get(etype)
         if updates or etype in pack.context_starts or etype in pack.context_ends:
             for u in updates or ():
-                self._guard(partial(apply_update, u, st, envx), "update", e.id)
+                self._guard(partial(apply_update, u, st, step_env), "update", e.id)
             changes: list[str] = []
             self._guard(
-                lambda: changes.extend(apply_contexts(pack, etype, st, envx)), "context", e.id
+                lambda: changes.extend(apply_contexts(pack, etype, st, step_env)), "context", e.id
             )
             if changes:
                 self._note(e.id, "contexts: " + " ".join(changes))
-            envx.refresh(st, pack)  # rules see the state after this event's updates
+            step_env.refresh(st, pack)  # rules see the state after this event's updates
         if etype in pack.goals:
-            touch = convert(pack, etype, st, envx, e.id, res.facts, res.faults)
+            touch = convert(pack, etype, st, step_env, e.id, res.facts, res.faults)
             if touch is not None:
                 self._note(e.id, f"goal {etype}: converts {touch.message} ({touch.group}, "
                                  f"rule {touch.rule}, decision {touch.decision})")
@@ -268,7 +269,7 @@ class _Decider:
             delivery_report(pack, etype, e.data, st, at, res.facts)
         kpis = pack.kpis.get(etype)
         if kpis:
-            for line in record_kpis(kpis, envx, e.id, res.kpis, res.faults):
+            for line in record_kpis(kpis, step_env, e.id, res.kpis, res.faults):
                 self._note(e.id, line)
         st.seen[e.id] = at
         if at > st.last_event:
@@ -279,25 +280,26 @@ class _Decider:
             rules = campaign_rules(pack, st, e.data, at, e.id, res.faults)
         decisions: list[DecisionRecord] = []
         if rules:
-            arb = Arbiter(pack, st, envx, e.id, env.received - at, self.trace, self.scopes,
+            arb = Arbiter(pack, st, step_env, e.id, env.received - at, self.trace, self.scopes,
                           res.faults)
             if self.trace:
                 for rule in rules:
-                    if self._explain_conditions(rule, envx, e.id):
-                        self._qualified(rule, arb, st, envx, e.id)
+                    if self._explain_conditions(rule, step_env, e.id):
+                        self._qualified(rule, arb, st, step_env, e.id)
             else:  # the hot loop: two thirds of the rules a 1,000-rule pack looks at fail here
-                d, cu, cx, ctx = envx.d, envx.cu, envx.cx, envx.ctx
+                data, customer, contexts, ctx = (step_env.d, step_env.customer, step_env.contexts,
+                                                   step_env.ctx)
                 for rule in rules:
                     check = rule.check
                     if check is not None:
                         try:
-                            if not check(ev, d, cu, cx, at, ctx):
+                            if not check(ev, data, customer, contexts, at, ctx):
                                 continue
                         except Exception as exc:  # bad data must not stop the batch; counted
                             res.faults.append(
                                 RuleFault(rule.id, e.id, f"{type(exc).__name__}: {exc}"))
                             continue
-                    self._qualified(rule, arb, st, envx, e.id)
+                    self._qualified(rule, arb, st, step_env, e.id)
             decisions = arb.decisions
         elif self.trace:
             self._note(e.id, f"no rule listens to {etype}")

@@ -37,20 +37,20 @@ MAX_MERGED_KEYS = 128
 class Env:
     """The arguments every compiled expression takes, bundled for one evaluation moment."""
 
-    __slots__ = ("ctx", "cu", "cx", "d", "ev", "now")
+    __slots__ = ("contexts", "ctx", "customer", "d", "ev", "now")
 
     def __init__(
         self,
         ev: dict[str, Any],
-        cu: dict[str, Any],
-        cx: frozenset[str],
+        customer: dict[str, Any],
+        contexts: frozenset[str],
         now: float,
         ctx: EvalContext,
     ) -> None:
         self.ev = ev
         self.d = ev["data"]
-        self.cu = cu
-        self.cx = cx
+        self.customer = customer
+        self.contexts = contexts
         self.now = now
         self.ctx = ctx
 
@@ -58,15 +58,15 @@ class Env:
         """Re-read what an event's updates may have changed: windowed counts, sets, maps,
         contexts."""
         if st.windows:
-            self.cu["windows"] = window_counts(st, self.now, pack.windows)
-        if st.sets or self.cu["sets"]:
-            self.cu["sets"] = live_sets(st, self.now, pack.sets)
-        if st.maps or self.cu["maps"]:
-            self.cu["maps"] = live_maps(st, self.now, pack.maps)
-        self.cx = active_contexts(st, self.now)
+            self.customer["windows"] = window_counts(st, self.now, pack.windows)
+        if st.sets or self.customer["sets"]:
+            self.customer["sets"] = live_sets(st, self.now, pack.sets)
+        if st.maps or self.customer["maps"]:
+            self.customer["maps"] = live_maps(st, self.now, pack.maps)
+        self.contexts = active_contexts(st, self.now)
 
     def eval(self, expr: CompiledExpr) -> Any:
-        return expr.fn(self.ev, self.d, self.cu, self.cx, self.now, self.ctx)
+        return expr.fn(self.ev, self.d, self.customer, self.contexts, self.now, self.ctx)
 
     def value(self, p: Param) -> Any:
         return self.eval(p) if isinstance(p, CompiledExpr) else p

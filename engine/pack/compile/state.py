@@ -102,7 +102,7 @@ def compile_updates(
                 if u.merge_consent
                 else None
             )
-            cu = CompiledUpdate(
+            update = CompiledUpdate(
                 triggers,
                 cond,
                 sets,
@@ -122,7 +122,7 @@ def compile_updates(
                                     [(k, v) for k, v in u.remove.items() if k in maps], triggers),
             )
             for t in triggers:
-                out.setdefault(t, []).append(cu)
+                out.setdefault(t, []).append(update)
     return out
 
 
