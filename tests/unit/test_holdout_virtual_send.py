@@ -18,6 +18,7 @@ from engine.observability.customer import customer_view
 from engine.pipeline.goals import Facts
 from engine.pipeline.policies import in_holdout
 from engine.testing import Harness
+from tests.unit.helpers import one_each_side
 
 PACK = """
 channels: [push, email]
@@ -43,8 +44,7 @@ rules:
      when: "sent_count('pay_help', '7d') > 0"}
 """
 
-HELD = next(c for c in (f"c{i}" for i in range(100)) if in_holdout(c, 50, "s"))
-TREATED = next(c for c in (f"c{i}" for i in range(100)) if not in_holdout(c, 50, "s"))
+HELD, TREATED = one_each_side(50, "s")
 CONSENT = {"push": True, "email": True}
 
 

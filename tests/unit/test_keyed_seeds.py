@@ -12,16 +12,14 @@ from engine.errors import ScenarioError
 from engine.models.state import KEY_SEP
 from engine.pack.model import RulePack
 from engine.scenarios import load_scenario
+from tests.unit.helpers import one_customer_scenario
 
 T0 = "2026-06-01T10:00:00+02:00"
 START = datetime.fromisoformat(T0).timestamp()
 
 
 def _scenario(tmp_path: Path, customer: str) -> Path:
-    path = tmp_path / "sc.yaml"
-    path.write_text(f'scenario: x\ncustomers:\n  c1: {customer}\nsteps:\n  - id: s1\n'
-                    f'    at: "{T0}"\n')
-    return path
+    return one_customer_scenario(tmp_path, customer, T0)
 
 
 def test_keyed_instances_become_the_engines_entries(pack: RulePack, tmp_path: Path) -> None:

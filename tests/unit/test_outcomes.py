@@ -10,8 +10,8 @@ from engine.errors import RulePackError, StateDecodeError
 from engine.models.state import CustomerState, Touch
 from engine.pack.loader import load_pack_text
 from engine.pipeline.goals import DAY, Facts
-from engine.pipeline.policies import in_holdout
 from engine.testing import Harness
+from tests.unit.helpers import one_each_side
 
 PACK = """
 channels: [push, email]
@@ -35,8 +35,7 @@ rules:
 """
 
 # one customer on each side of the 50% holdout (found, not assumed)
-HELD = next(c for c in (f"c{i}" for i in range(100)) if in_holdout(c, 50, "s"))
-TREATED = next(c for c in (f"c{i}" for i in range(100)) if not in_holdout(c, 50, "s"))
+HELD, TREATED = one_each_side(50, "s")
 CONSENT = {"push": True, "email": True}
 
 

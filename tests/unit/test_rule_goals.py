@@ -10,8 +10,8 @@ import pytest
 from engine.errors import RulePackError
 from engine.pack.loader import load_pack_text
 from engine.pipeline.goals import DAY
-from engine.pipeline.policies import in_holdout
 from engine.testing import Harness
+from tests.unit.helpers import one_each_side
 
 PACK = """
 channels: [push, email]
@@ -30,8 +30,7 @@ rules:
      goal: {event: signup, within: 1d}}
 """
 
-HELD = next(c for c in (f"c{i}" for i in range(100)) if in_holdout(c, 50, "s"))
-TREATED = next(c for c in (f"c{i}" for i in range(100)) if not in_holdout(c, 50, "s"))
+HELD, TREATED = one_each_side(50, "s")
 
 
 @pytest.fixture
