@@ -33,6 +33,9 @@ class TactSettings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
+    kafka_txn_retry_ms: int = Field(
+        2, ge=1, le=1000, description="Wait before a transaction asks again to add its first "
+        "partitions while the broker still writes the previous one's markers (aiokafka: 20).")
 
     # Redis
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")  # may carry a password

@@ -71,6 +71,7 @@ class Options:
     keep_topics: bool = False
     log_dir: Path = Path("/tmp/tact-loadtest")
     seed: int = 42
+    c_processes: int = 1  # (c) as `tact run --processes N`
     run_id: str = field(default_factory=lambda: f"{int(time.time()):x}")
 
 
@@ -290,7 +291,8 @@ async def round_trip_mode(run: Run) -> dict[str, Any]:
 def summary(o: Options, results: dict[str, Any]) -> dict[str, Any]:
     return G.summary(o.run_id, results, {
         "events": o.events, "customers": o.customers, "rate": o.rate, "duration": o.duration,
-        "invalid_ratio": o.invalid_ratio, "partitions": o.partitions})
+        "invalid_ratio": o.invalid_ratio, "partitions": o.partitions,
+        "c_processes": o.c_processes})
 
 
 async def scale_out_mode(run: Run) -> dict[str, Any]:
@@ -336,6 +338,8 @@ def parse(argv: list[str] | None) -> tuple[Options, bool, bool]:
     p.add_argument("--keep-topics", action="store_true")
     p.add_argument("--log-dir", type=Path, default=Path("/tmp/tact-loadtest"))
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--c-processes", type=int, default=1,
+                   help="(c) as `tact run --processes N` (N workers under one supervisor)")
     a = p.parse_args(argv)
     only = tuple(s for s in ("a", "b", "c") if s in a.only.split(","))
     modes = tuple(m for m in ("max", "steady") if m in a.mode.split(","))
@@ -344,7 +348,7 @@ def parse(argv: list[str] | None) -> tuple[Options, bool, bool]:
                 modes=modes, invalid_ratio=a.invalid_ratio, partitions=a.partitions,
                 brokers=a.brokers, redis_url=a.redis_url, timeout=a.timeout,
                 keep_topics=a.keep_topics, log_dir=a.log_dir, seed=a.seed,
-                round_trip_events=20_000 if a.quick else 60_000)
+                round_trip_events=20_000 if a.quick else 60_000, c_processes=a.c_processes)
     return o, a.scale_out, not a.no_round_trips
 
 

@@ -16,6 +16,7 @@ services, tests, ``Publisher("host:9092")``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "aio_transactional_producer",
     "plaintext",
     "producer",
+    "set_txn_retry",
 ]
 
 # Where the client connects and how it authenticates: from the settings only.
@@ -100,7 +102,25 @@ def aio_transactional_producer(
 
     defaults = {**_IDEMPOTENT, "transactional_id": transactional_id}
     options = _options(aiokafka_kwargs(settings), settings, defaults, overrides)
+    set_txn_retry(settings.kafka_txn_retry_ms)
     return AIOKafkaProducer(**options)
+
+
+def set_txn_retry(ms: int) -> None:
+    """How long a transaction waits before asking again to add its first partitions when the
+    broker answers CONCURRENT_TRANSACTIONS (the previous transaction's commit markers are
+    still being written, KAFKA-5477). A worker begins its next transaction right after a
+    commit, so it meets this on almost every small batch; aiokafka waits a fixed 20 ms there
+    (a module constant, no producer option), measured as most of a small transaction's time
+    on a local broker (``load_tests/bench_txn.py``). Process-wide, like the constant."""
+    from aiokafka.producer import sender  # type: ignore[import-untyped,unused-ignore]
+
+    if not isinstance(getattr(sender, "BACKOFF_OVERRIDE", None), float):
+        # only slower without it; tests/unit/test_kafka_clients.py fails on such a version
+        logging.getLogger("tact.kafka").warning(
+            "this aiokafka has no BACKOFF_OVERRIDE: TACT_KAFKA_TXN_RETRY_MS has no effect")
+        return
+    sender.BACKOFF_OVERRIDE = ms / 1000
 
 
 def producer(settings: TactSettings, **overrides: Any) -> Any:
@@ -118,7 +138,6 @@ def admin(settings: TactSettings, **overrides: Any) -> Any:
     kafka-python logs an admin client's whole configuration at DEBUG, the SASL password
     included; a filter on that logger masks it.
     """
-    import logging
 
     from kafka import KafkaAdminClient
 

@@ -216,3 +216,24 @@ def test_a_failed_admin_leaves_no_thread_and_logs_no_password(
     assert "svc-tact" in caplog.text  # the rest of the configuration is still logged
     leaked = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert leaked == []
+
+
+async def test_transactional_producer_sets_the_concurrent_transactions_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka waits a fixed 20 ms when a transaction's first AddPartitionsToTxn meets the
+    previous commit's markers; the worker's producer makes it TACT_KAFKA_TXN_RETRY_MS."""
+    from aiokafka.producer import sender  # type: ignore[import-untyped,unused-ignore]
+
+    # fails on an aiokafka without the constant (the setting would do nothing there)
+    assert isinstance(sender.BACKOFF_OVERRIDE, float)
+    monkeypatch.setattr(sender, "BACKOFF_OVERRIDE", sender.BACKOFF_OVERRIDE)
+    settings = clients.plaintext("127.0.0.1:9092").model_copy(update={"kafka_txn_retry_ms": 7})
+    clients.aio_transactional_producer(settings, "tx-retry-test")
+    assert abs(sender.BACKOFF_OVERRIDE - 0.007) < 1e-9
+    assert TactSettings().kafka_txn_retry_ms == 2
+
+
+def test_txn_retry_is_bounded() -> None:
+    with pytest.raises(ValueError, match="kafka_txn_retry_ms"):
+        TactSettings(kafka_txn_retry_ms=0)
