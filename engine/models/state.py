@@ -106,6 +106,23 @@ class CustomerState:
         if len(recent) > RECENT_DECISIONS:
             del recent[0]
 
+    def recent_room(self) -> int:
+        """How many of the newest decisions :meth:`remember_all` can keep, however many come:
+        the last RECENT_DECISIONS, or as many as the state holds if its list is longer."""
+        return max(len(self.recent), RECENT_DECISIONS)
+
+    def remember_all(self, decisions: list[RecentDecision]) -> None:
+        """:meth:`remember` each of ``decisions`` in order, in one step: the same list.
+
+        One at a time, a list already longer than RECENT_DECISIONS (a newer release's)
+        keeps its length, and a shorter one grows up to RECENT_DECISIONS.
+        """
+        recent = self.recent
+        keep = max(len(recent), min(len(recent) + len(decisions), RECENT_DECISIONS))
+        recent.extend(decisions)
+        if len(recent) > keep:
+            del recent[:len(recent) - keep]
+
     def next_due(self) -> float | None:
         return min((f.due for f in self.followups), default=None)
 

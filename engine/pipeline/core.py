@@ -207,6 +207,7 @@ class _Decider:
         age = float(f.event.get("received", f.due)) - float(f.event.get("at", f.due))
         arb = Arbiter(self.pack, st, env, key, age, self.trace, self.scopes, self.result.faults)
         made = arb.consider(rule)
+        arb.remember()
         for dec in made:
             self._note_decision(key, dec)
         if rule.goal is not None:
@@ -300,6 +301,7 @@ class _Decider:
                                 RuleFault(rule.id, e.id, f"{type(exc).__name__}: {exc}"))
                             continue
                     self._qualified(rule, arb, st, step_env, e.id)
+            arb.remember()
             decisions = arb.decisions
         elif self.trace:
             self._note(e.id, f"no rule listens to {etype}")

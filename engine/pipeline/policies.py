@@ -355,6 +355,19 @@ class Arbiter:
         self.decisions.extend(made)
         return made
 
+    def remember(self) -> None:
+        """Keep this moment's decisions in the customer view (``CustomerState.recent``).
+
+        Called once the moment is decided: only the newest ``recent_room()`` can be kept,
+        so only those are built (a pack may make a hundred decisions per event).
+        """
+        decisions = self.decisions
+        if decisions:
+            now, st = self.env.now, self.st
+            st.remember_all([RecentDecision(d.id, now, d.rule, d.message, d.channel, d.outcome,
+                                            d.reasons)
+                             for d in decisions[-st.recent_room():]])
+
     def _decision(
         self,
         rule: CompiledRule,
@@ -369,9 +382,6 @@ class Arbiter:
         outcome: Outcome = "suppressed" if reasons else "sent"
         if reasons:
             after = None  # a held-out send's delivery time is not the decision's
-        # the customer view's last decisions: a few strings, in the state like all else
-        self.st.remember(RecentDecision(did, self.env.now, rule.id, msg.id, channel, outcome,
-                                        reasons))
         # positional: with 16 keywords the call costs about three times as much
         return DecisionRecord(
             did, self.event_id, self.st.customer, rule.id, msg.id, msg.template, msg.category,
