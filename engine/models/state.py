@@ -109,7 +109,8 @@ class CustomerState:
     def recent_room(self) -> int:
         """How many of the newest decisions :meth:`remember_all` can keep, however many come:
         the last RECENT_DECISIONS, or as many as the state holds if its list is longer."""
-        return max(len(self.recent), RECENT_DECISIONS)
+        held = len(self.recent)
+        return held if held > RECENT_DECISIONS else RECENT_DECISIONS
 
     def remember_all(self, decisions: list[RecentDecision]) -> None:
         """:meth:`remember` each of ``decisions`` in order, in one step: the same list.
@@ -118,10 +119,10 @@ class CustomerState:
         keeps its length, and a shorter one grows up to RECENT_DECISIONS.
         """
         recent = self.recent
-        keep = max(len(recent), min(len(recent) + len(decisions), RECENT_DECISIONS))
+        held = len(recent)
         recent.extend(decisions)
-        if len(recent) > keep:
-            del recent[:len(recent) - keep]
+        if len(recent) > RECENT_DECISIONS:  # (not min/max: they parse keywords, per event)
+            del recent[:len(recent) - (held if held > RECENT_DECISIONS else RECENT_DECISIONS)]
 
     def next_due(self) -> float | None:
         return min((f.due for f in self.followups), default=None)

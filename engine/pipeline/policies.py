@@ -8,7 +8,7 @@ from typing import Any
 from engine.dsl.durations import format_duration as fmt
 from engine.dsl.timefns import MAX_TS, MIN_TS, in_range
 from engine.models.decision import DecisionRecord, Outcome, decision_id
-from engine.models.state import CustomerState, RecentDecision, SentRecord
+from engine.models.state import RECENT_DECISIONS, CustomerState, RecentDecision, SentRecord
 from engine.pack.model import ChannelChoice, CompiledRule, Param, RulePack
 from engine.pipeline.choice import CHANNEL_CHOSEN, channel_order
 from engine.pipeline.guards import PARAM_ERROR, POLICY_ERROR, RuleFault, describe, json_value
@@ -364,9 +364,10 @@ class Arbiter:
         decisions = self.decisions
         if decisions:
             now, st = self.env.now, self.st
+            if len(decisions) > RECENT_DECISIONS:
+                decisions = decisions[-st.recent_room():]
             st.remember_all([RecentDecision(d.id, now, d.rule, d.message, d.channel, d.outcome,
-                                            d.reasons)
-                             for d in decisions[-st.recent_room():]])
+                                            d.reasons) for d in decisions])
 
     def _decision(
         self,
