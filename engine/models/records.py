@@ -48,9 +48,10 @@ class RecentDecision:
     """One of a customer's last decisions, kept for the single customer view (reasons only:
     traces exist only in explain mode).
 
-    A decision made in this batch is kept as this object (cheap: a pack may make a hundred
-    per event, of which 20 are kept); it is packed (msgpack bytes) only when the state is
-    encoded, and a decoded state holds the bytes: only the view unpacks them.
+    A decision made in this batch is kept as this object, built only for the decisions
+    that are kept (``Arbiter.remember``: a pack may make a hundred per event, of which 20
+    are kept); it is packed (msgpack bytes) only when the state is encoded, and a decoded
+    state holds the bytes: only the view unpacks them.
     """
 
     id: str
