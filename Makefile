@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install services-up services-down test unit lint demo bench clean
+.PHONY: install compile pure services-up services-down test unit lint demo bench clean
 
 # a venv cut short (python there, no pip yet) is made again, not half-used
 $(STAMP): pyproject.toml
@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Opt-in: the decision core compiled with mypyc (needs a C compiler and Python headers);
+## rebuild after editing a compiled module (engine/compiled.py lists them).
+compile: install
+	TACT_COMPILE=1 $(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/tact version
+
+## Back to the pure-Python core: remove the compiled extensions.
+pure:
+	find engine -name '*.so' -delete
+	$(BIN)/tact version
 
 services-up: install
 	$(BIN)/tact services up
