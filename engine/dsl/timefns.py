@@ -23,8 +23,10 @@ MIN_TS = datetime(1, 1, 3, tzinfo=UTC).timestamp()
 MAX_TS = datetime(9999, 12, 29, tzinfo=UTC).timestamp()
 
 
-def in_range(t: float) -> bool:
+def in_range(t: float | int) -> bool:
     """Whether an epoch time can be converted to a local date and time in any zone."""
+    # int spelled out: compiled (mypyc), a float parameter refuses an int too large for a
+    # float, where Python compares it exactly
     return MIN_TS <= t <= MAX_TS  # false for NaN too
 
 
