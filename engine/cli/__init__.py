@@ -39,6 +39,15 @@ def _register() -> None:
     customer.register(app)  # customer
 
 
+@app.command()
+def version() -> None:
+    """Tact's version, and whether the decision core runs compiled (mypyc) or as Python."""
+    from engine import __version__
+    from engine.compiled import core_build
+
+    typer.echo(f"tact {__version__} (core: {core_build().describe()})")
+
+
 def main() -> None:
     _register()
     app()

@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError  # type: ignore[import-untyped,unused-ign
 from connectors.http.ingest import kafka_sender
 from connectors.kafka import clients
 from connectors.kafka.admin import TopicSpec, ensure_topics, topic_partitions
+from engine.compiled import core_build
 from engine.config import TactSettings
 from engine.errors import TactError, WorkerNotReadyError
 from engine.models.event import Event
@@ -156,8 +157,10 @@ class StreamWorker:
         await self._consumer.start()
         self._task = asyncio.create_task(self.batch.run(), name="tact-batch-consumer")
         self.started = True
-        log.info("worker %s consuming %s (+%s) as group %s", o.worker_id, self.events_topic,
-                 self.ticks_topic, s.consumer_group)
+        core = core_build()
+        log.log(logging.WARNING if core.stale else logging.INFO,
+                "worker %s consuming %s (+%s) as group %s; core: %s", o.worker_id,
+                self.events_topic, self.ticks_topic, s.consumer_group, core.describe())
 
     async def _ensure_topics(self) -> None:
         """Create missing topics (with ``create_topics`` off: fail naming the missing ones);
