@@ -47,6 +47,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "engine.models.records",
     "engine.models.state",
     "engine.models.wire_checks",
+    "engine.pack.model",
 )
 
 # mypyc's group: the compiled code is one shared library, engine/core__mypyc.<tag>.so
