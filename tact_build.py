@@ -23,8 +23,6 @@ from setuptools.build_meta import (
     build_sdist,
     build_wheel,
     get_requires_for_build_sdist,
-    prepare_metadata_for_build_editable,
-    prepare_metadata_for_build_wheel,
 )
 
 __all__ = [
@@ -70,11 +68,20 @@ def group_name(root: Path = ROOT) -> str:
     return group
 
 
+# setuptools runs setup.py to find its build requirements (before mypy is installed) and
+# to write the metadata: neither needs the compiled modules
+_metadata_only = False
+
+
 def ext_modules() -> list[Any]:
     """The extensions for setup(): none unless the compiled core was asked for."""
-    if not compile_requested():
+    if not compile_requested() or _metadata_only:
         return []
-    from mypyc.build import mypycify
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        raise SystemExit(f"{COMPILE_ENV}=1 needs mypy (its mypyc) where the package is built: "
+                         "pip installs it unless run with --no-build-isolation") from None
 
     extensions: list[Any] = mypycify(compiled_paths(), opt_level="3", group_name=group_name())
     _listed()["write_stamp"](str(ROOT))  # what was compiled: tells a later edit (tact version)
@@ -89,12 +96,36 @@ def _compile_requires() -> list[str]:
     return [MYPY, *project["dependencies"]]
 
 
+def _metadata_only_while(hook: Any, *args: Any) -> Any:
+    global _metadata_only
+    _metadata_only = True
+    try:
+        return hook(*args)
+    finally:
+        _metadata_only = False
+
+
 def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) -> list[str]:
-    return [*_setuptools.get_requires_for_build_wheel(config_settings), *_compile_requires()]
+    return [*_metadata_only_while(_setuptools.get_requires_for_build_wheel, config_settings),
+            *_compile_requires()]
 
 
 def get_requires_for_build_editable(
     config_settings: dict[str, Any] | None = None,
 ) -> list[str]:
-    return [*_setuptools.get_requires_for_build_editable(config_settings),
+    return [*_metadata_only_while(_setuptools.get_requires_for_build_editable, config_settings),
             *_compile_requires()]
+
+
+def prepare_metadata_for_build_wheel(
+    metadata_directory: str, config_settings: dict[str, Any] | None = None,
+) -> str:
+    return str(_metadata_only_while(_setuptools.prepare_metadata_for_build_wheel,
+                                    metadata_directory, config_settings))
+
+
+def prepare_metadata_for_build_editable(
+    metadata_directory: str, config_settings: dict[str, Any] | None = None,
+) -> str:
+    return str(_metadata_only_while(_setuptools.prepare_metadata_for_build_editable,
+                                    metadata_directory, config_settings))

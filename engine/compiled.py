@@ -8,7 +8,10 @@ the standard library.
 Not in the list, and why: ``engine.dsl.compiler`` (mypyc fails on it, and it only runs at
 load; the rule conditions it generates are Python code objects either way);
 ``engine.dsl.paths`` (load-time only, and the compiler's ``CallChecker`` subclasses its
-``PathResolver``: an interpreted class cannot subclass a compiled one).
+``PathResolver``: an interpreted class cannot subclass a compiled one);
+``engine.models.event`` (mypyc's C for its pydantic model does not compile);
+``engine.models.decision`` (``DecisionRecord`` is written from its ``__dict__``, which a
+compiled class does not have).
 """
 
 from __future__ import annotations
@@ -103,7 +106,8 @@ def write_stamp(root: str, modules: Iterable[str] = COMPILED_MODULES) -> None:
 
 def stale_modules(root: str, modules: Iterable[str]) -> tuple[str, ...]:
     """Those of ``modules`` whose source under ``root`` differs from the build's stamp.
-    No stamp or no source (a wheel without the sources): none."""
+    No stamp (an installed wheel has none: edits there are not ours to track) or no
+    source: none."""
     try:
         with open(os.path.join(root, "engine", STAMP)) as f:
             built: dict[str, str] = json.load(f)
