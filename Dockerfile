@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md setup.py tact_build.py ./
 COPY engine ./engine
 COPY connectors ./connectors
 RUN pip install --no-cache-dir .

@@ -126,3 +126,13 @@ def test_tact_version_says_whether_the_core_is_compiled() -> None:
     result = CliRunner().invoke(app, ["version"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"tact {engine.__version__} (core: {core_build().describe()})"
+
+
+def test_the_docker_image_gets_what_the_build_backend_needs() -> None:
+    # pyproject.toml names tact_build (backend-path "."), which runs setup.py: an image
+    # that copies only pyproject.toml cannot `pip install .`
+    lines = (REPO / "Dockerfile").read_text().splitlines()
+    install = next(i for i, line in enumerate(lines) if "pip install" in line)
+    copied = {word for line in lines[:install] if line.startswith("COPY")
+              for word in line.split()[1:-1]}
+    assert {"pyproject.toml", "setup.py", "tact_build.py", "engine"} <= copied
