@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install compile pure services-up services-down test unit lint demo bench clean
+.PHONY: install compile pure services-up services-down test unit unit-compiled lint demo bench clean
 
 # a venv cut short (python there, no pip yet) is made again, not half-used
 $(STAMP): pyproject.toml
@@ -39,6 +39,11 @@ test: services-up
 ## Unit and scenario tests only (no services needed).
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
+
+## The unit and scenario tests again on the compiled core, then back to pure Python (CI).
+unit-compiled: compile
+	$(BIN)/python -m pytest -q tests/unit
+	$(MAKE) pure
 
 lint: install
 	$(BIN)/ruff check .
