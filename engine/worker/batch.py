@@ -38,7 +38,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped,unused-ignore]
     ProducerFenced,
 )
 
-from engine.errors import StateStoreError
+from engine.errors import StateStoreError, TactError
 from engine.models.event import Envelope
 from engine.models.limits import EventBounds
 from engine.worker.codec import Source, decode_event, decode_tick
@@ -78,7 +78,7 @@ class FaultInjector:
             os._exit(70)
 
 
-class FatalWorkerError(Exception):
+class FatalWorkerError(TactError):
     """The worker cannot go on (fenced by another instance with the same worker id)."""
 
 
