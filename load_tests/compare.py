@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from load_tests import goals as G
 from load_tests import measure as M
 from load_tests import redis_stats as R
 from load_tests.baselines import NAMES, Proc, Target, free_port, machine_cpu
-from load_tests.generator import generate_events, produce
+from load_tests.generator import Produced, generate_events, produce
 from load_tests.goals import ratio
 from load_tests.measure import console, progress, show, table
 from load_tests.visibility import Tailer, latency_stats, visibility_latencies
@@ -90,6 +91,20 @@ class Run:
         await M.create_topics(self.o.brokers, {name: partitions}, log_append_time=log_append)
         self.topics.append(name)
         return name
+
+    async def preproduce(self, label: str, count: int, prefix: str, *, seed: int | None = None,
+                         invalid_ratio: float | None = None,
+                         progress: Callable[[int], None] | None = None
+                         ) -> tuple[str, list[dict[str, Any]], Produced]:
+        """A fresh topic of ``count`` generated events (ids starting with ``prefix``), produced
+        as fast as possible; (topic, the events as read back, what the producer reported)."""
+        o = self.o
+        topic = await self.topic(self.name(label, "events"), o.partitions)
+        ratio_ = o.invalid_ratio if invalid_ratio is None else invalid_ratio
+        evs = generate_events(count, o.customers, o.seed if seed is None else seed, time.time(),
+                              invalid_ratio=ratio_, id_prefix=prefix)
+        sent = await produce(evs, topic, o.brokers, max_seconds=o.timeout, progress=progress)
+        return topic, await M.read_events(o.brokers, topic, prefix), sent
 
     def flush_redis(self) -> None:
         client = Redis.from_url(self.o.redis_url)
@@ -233,16 +248,11 @@ class Run:
 
 async def max_mode(run: Run) -> dict[str, Any]:
     o = run.o
-    topic = await run.topic(run.name("max", "events"), o.partitions)
-    prefix = f"{o.run_id}x-"
-    evs = generate_events(o.events, o.customers, o.seed, time.time(),
-                          invalid_ratio=o.invalid_ratio, id_prefix=prefix)
     with progress() as bar:
         task = bar.add_task("producing events", total=o.events)
-        sent = await produce(evs, topic, o.brokers, max_seconds=o.timeout,
-                             progress=lambda n: bar.update(task, completed=n))
+        topic, events, sent = await run.preproduce(
+            "max", o.events, f"{o.run_id}x-", progress=lambda n: bar.update(task, completed=n))
     console.print(f"max: {sent.events:,} events in {topic} ({sent.rate:,.0f}/s to produce)")
-    events = await M.read_events(o.brokers, topic, prefix)
     results: dict[str, Any] = {}
     for s in o.only:
         results[s] = await run.run_system(run.target(s, "max", topic), events, "max")
@@ -265,12 +275,8 @@ async def steady_mode(run: Run) -> dict[str, Any]:
 async def round_trip_mode(run: Run) -> dict[str, Any]:
     """(c) through a counting relay in front of Redis: exact round trips per batch."""
     o = run.o
-    topic = await run.topic(run.name("rt", "events"), o.partitions)
-    prefix = f"{o.run_id}r-"
-    evs = generate_events(o.round_trip_events, o.customers, o.seed + 1, time.time(),
-                          id_prefix=prefix)
-    await produce(evs, topic, o.brokers, max_seconds=o.timeout)
-    events = await M.read_events(o.brokers, topic, prefix)
+    topic, events, _ = await run.preproduce("rt", o.round_trip_events, f"{o.run_id}r-",
+                                            seed=o.seed + 1, invalid_ratio=0.0)
     relay = R.RoundTripProxy(o.redis_url)
     await relay.start()
     try:
@@ -299,12 +305,7 @@ async def scale_out_mode(run: Run) -> dict[str, Any]:
     """(c) alone, then two `tact run` started together, then a second one joining mid-stream
     (a rebalance while events flow): the split, no duplicate decision ids, no loss."""
     o = run.o
-    topic = await run.topic(run.name("so", "events"), o.partitions)
-    prefix = f"{o.run_id}s-"
-    await produce(generate_events(o.events, o.customers, o.seed, time.time(),
-                                  invalid_ratio=o.invalid_ratio, id_prefix=prefix),
-                  topic, o.brokers, max_seconds=o.timeout)
-    events = await M.read_events(o.brokers, topic, prefix)
+    topic, events, _ = await run.preproduce("so", o.events, f"{o.run_id}s-")
     out: dict[str, Any] = {}
     for label, workers, join in (("one", 1, 0), ("two", 2, 0), ("join", 2, len(events) // 4)):
         t = run.target("c", f"so{label}", topic, worker=f"lt-{o.run_id}-{label}-w1")

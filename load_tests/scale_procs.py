@@ -17,13 +17,10 @@ import argparse
 import asyncio
 import json
 import statistics
-import time
 from dataclasses import replace
 from typing import Any
 
-from load_tests import measure as M
 from load_tests.compare import Options, Run
-from load_tests.generator import generate_events, produce
 from load_tests.measure import console
 
 FIELDS = ("throughput_eps", "events_per_cpu_second", "lost", "duplicate_decision_ids",
@@ -35,12 +32,7 @@ async def scale(o: Options, counts: list[int], rounds: int) -> dict[str, Any]:
     await run.probe.start()
     runs: list[dict[str, Any]] = []
     try:
-        topic = await run.topic(run.name("procs", "events"), o.partitions)
-        prefix = f"{o.run_id}p-"
-        await produce(generate_events(o.events, o.customers, o.seed, time.time(),
-                                      invalid_ratio=o.invalid_ratio, id_prefix=prefix),
-                      topic, o.brokers, max_seconds=o.timeout)
-        events = await M.read_events(o.brokers, topic, prefix)
+        topic, events, _ = await run.preproduce("procs", o.events, f"{o.run_id}p-")
         for r in range(rounds):
             for n in counts:
                 label = f"p{n}r{r}"
